@@ -1,0 +1,50 @@
+"""Installation of kerasseg: `pip install -e ".[test]"`."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+README = (HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else ""
+
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.*",
+    "keras>=3.15,<4",
+    "numpy>=1.26",
+    "scipy>=1.11",
+    "h5py>=3.10",
+    "SimpleITK>=2.3",
+    # Last MIT-licensed release; later releases changed licence.
+    "albumentations==2.0.8",
+    # The OpenCV wheel albumentations installs; a second OpenCV wheel beside it breaks cv2.
+    "opencv-python-headless>=4.9,<5",
+    "ai-edge-litert>=1.2",
+    "matplotlib>=3.7",
+]
+
+EXTRAS = {
+    "test": ["pytest>=8", "pytest-timeout>=2.2"],
+    "serving": ["tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
+}
+
+setup(
+    name="kerasseg",
+    version="0.1.0",
+    description="Keras 3 / TensorFlow model zoo for medical image segmentation: "
+    "U-Net, FCN-8s and DeepLabv3+ with data pipelines, training, trained weights and export.",
+    long_description=README,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["kerasseg", "kerasseg.*"]),
+    include_package_data=True,
+    package_data={"kerasseg": ["zoo/*.json", "zoo/*.md", "sample/**/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)
