@@ -20,10 +20,12 @@ INSTALL_REQUIRES = [
     "opencv-python-headless>=4.9,<5",
     "ai-edge-litert>=1.2",
     "matplotlib>=3.7",
+    "tensorboard>=2.16",
+    "pillow>=10",
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "pytest-timeout>=2.2"],
+    "test": ["pytest>=8", "pytest-timeout>=2.2", "tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
     "serving": ["tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
 }
 

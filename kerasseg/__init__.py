@@ -19,10 +19,14 @@ from kerasseg.models import build, list_models
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("data", "training", "inference", "export", "zoo", "serving", "cli")
+_LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "inference", "export", "zoo", "serving", "cli")
 
 
 def __getattr__(name):
+    if name == "train":
+        from kerasseg.training import train
+
+        return train
     if name in _LAZY_SUBMODULES:
         module = importlib.import_module(f"kerasseg.{name}")
         globals()[name] = module

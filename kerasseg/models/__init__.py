@@ -1,9 +1,9 @@
 """Model families and :func:`build`, the one way to construct them."""
 
 from kerasseg.models.build import build
-from kerasseg.models.registry import builder_options, list_models, register_model
+from kerasseg.models.registry import builder_options, list_models, register_model, total_stride
 
 # Importing the family modules registers them.
 from kerasseg.models import fcn, unet  # noqa: F401,E402
 
-__all__ = ["build", "list_models", "register_model", "builder_options"]
+__all__ = ["build", "list_models", "register_model", "builder_options", "total_stride"]

@@ -73,7 +73,7 @@ def _score(x, num_classes, name, zero_init):
     )(x)
 
 
-@register_model("fcn8s")
+@register_model("fcn8s", stride=lambda **_: 32)
 def build_fcn8s(
     input_shape,
     num_classes,

@@ -10,14 +10,18 @@ import inspect
 
 _BUILDERS = {}
 _ALIASES = {}
+_STRIDES = {}
 
 
-def register_model(name, aliases=()):
+def register_model(name, aliases=(), stride=None):
     """Register a model builder under ``name`` (and optional aliases).
 
     Args:
         name: canonical, lower-case model name such as ``"unet"``.
         aliases: other names that resolve to the same builder.
+        stride: optional function ``stride(**options) -> int`` giving the number that
+            input height and width must be multiples of, for the given options
+            (missing options take the builder's defaults).
 
     Returns:
         A decorator that registers the builder and returns it unchanged.
@@ -35,6 +39,7 @@ def register_model(name, aliases=()):
             if key in _BUILDERS or key in _ALIASES:
                 raise ValueError(f"Model name {key!r} is already registered.")
         _BUILDERS[name] = builder
+        _STRIDES[name] = stride
         for alias in aliases:
             _ALIASES[alias] = name
         return builder
@@ -93,3 +98,29 @@ def builder_options(name):
     """
     params = inspect.signature(get_builder(name)).parameters
     return sorted(p for p in params if p not in ("input_shape", "num_classes"))
+
+
+def total_stride(name, **options):
+    """Return the number that input height and width must be multiples of.
+
+    Args:
+        name: a model name or alias.
+        **options: the family options the model is built with.
+
+    Returns:
+        An int (for example ``2 ** depth`` for a U-Net).
+
+    Example:
+        >>> total_stride("unet", depth=3)
+        8
+    """
+    canonical = resolve_name(name)
+    defaults = {
+        key: param.default
+        for key, param in inspect.signature(_BUILDERS[canonical]).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
+    stride = _STRIDES[canonical]
+    if stride is None:
+        return 1
+    return int(stride(**{**defaults, **options}))

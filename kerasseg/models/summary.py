@@ -75,3 +75,26 @@ def model_table(input_shape=(256, 256, 1), num_classes=2):
             "gflops": count_flops(model) / 1e9,
         })
     return rows
+
+
+def markdown_table(input_shape=(256, 256, 1), num_classes=2):
+    """Return the README's model table (default options) as Markdown text.
+
+    Args:
+        input_shape: ``(height, width, channels)`` to count at.
+        num_classes: output classes.
+
+    Returns:
+        A Markdown table with one row per model family.
+    """
+    lines = [
+        "| model | parameters | GFLOPs (1 image) |",
+        "| --- | ---: | ---: |",
+    ]
+    for row in model_table(input_shape, num_classes):
+        lines.append(f"| `{row['model']}` | {row['params']:,} | {row['gflops']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m kerasseg.models.summary
+    print(markdown_table())

@@ -39,7 +39,7 @@ def _upsample(x, filters, name, upsampling):
     )(x)
 
 
-@register_model("unet")
+@register_model("unet", stride=lambda depth, **_: 2**depth)
 def build_unet(
     input_shape,
     num_classes,

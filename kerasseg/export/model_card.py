@@ -1,0 +1,103 @@
+"""The short model card (markdown) written beside an exported SavedModel."""
+
+import json
+
+
+def _shape(shape):
+    return "[" + ", ".join("-1" if v == -1 else str(v) for v in shape) + "]"
+
+
+def model_card(metadata, versions, serving_base_path="/models"):
+    """Return the markdown model card of an export.
+
+    Args:
+        metadata: the dict stored in ``assets.extra/kerasseg_export.json``.
+        versions: the versions present beside it.
+        serving_base_path: the models' mount point in the serving container.
+
+    Returns:
+        Markdown text: signatures with dtypes and shapes, normalization, outputs and
+        example requests (curl and Python).
+
+    Example:
+        >>> text = model_card(read_export_metadata("exported/unet/1"), [1])
+    """
+    name = metadata["model_name"]
+    rows = []
+    for signature, spec in metadata["signatures"].items():
+        for kind in ("inputs", "outputs"):
+            for tensor, info in spec[kind].items():
+                rows.append(
+                    f"| `{signature}` | {kind[:-1]} | `{tensor}` | {info['dtype']} | "
+                    f"`{_shape(info['shape'])}` |"
+                )
+    size = metadata["input_size"]
+    size_text = (f"{size[0]} x {size[1]}" if size else
+                 f"any multiple of {metadata['stride']} (padded inside the graph)")
+    activation = metadata["activation"]
+    mask_rule = "probability > 0.5" if activation == "sigmoid" else "argmax over classes"
+    has_bytes = "serving_bytes" in metadata["signatures"]
+    lines = [
+        f"# {name} (version {metadata['version']})",
+        "",
+        f"Architecture `{metadata['architecture']}`, exported {metadata['created']} by "
+        "kerasseg for TensorFlow Serving. Served versions in this folder: "
+        f"{', '.join(str(v) for v in versions)}.",
+        "",
+        f"- Input: {size_text} pixels, {metadata['channels']} channel(s).",
+        f"- Output: {metadata['num_classes']} channel(s), {activation}; mask = {mask_rule}.",
+        f"- Normalization applied by `serving_bytes`: `{json.dumps(metadata['normalization'])}`.",
+        "  `serving_default` takes already-normalized float32 images (the Keras model's input).",
+        "",
+        "## Signatures",
+        "",
+        "| signature | role | tensor | dtype | shape |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+    if has_bytes:
+        lines += [
+            "`serving_bytes` decodes PNG/JPEG files, resizes them to the model's size, "
+            "normalizes them, and returns the mask at each image's original size; with "
+            f"images of different sizes in one request, masks are padded with "
+            f"{metadata['mask_pad_value']} to the largest (crop with `image_size`).",
+            "",
+        ]
+    lines += [
+        "## Serve",
+        "",
+        "```shell",
+        "docker run --rm -p 8500:8500 -p 8501:8501 \\",
+        f'  -v "$PWD/{name}:{serving_base_path.rstrip("/")}/{name}" \\',
+        "  tensorflow/serving \\",
+        f"  --model_config_file={serving_base_path.rstrip('/')}/{name}/models.config \\",
+        "  --enable_batching \\",
+        f"  --batching_parameters_file={serving_base_path.rstrip('/')}/{name}/batching_parameters.txt",
+        "```",
+        "",
+        "## Example requests",
+        "",
+        "```shell",
+        f"curl http://localhost:8501/v1/models/{name}            # status",
+        f"curl http://localhost:8501/v1/models/{name}/metadata   # signatures",
+    ]
+    if has_bytes:
+        lines += [
+            f"echo '{{\"signature_name\": \"serving_bytes\", \"instances\": "
+            f"[{{\"image_bytes\": {{\"b64\": \"'$(base64 -w0 image.png)'\"}}}}]}}' > request.json",
+            f"curl -X POST -d @request.json http://localhost:8501/v1/models/{name}:predict",
+        ]
+    lines += [
+        "```",
+        "",
+        "```python",
+        "from kerasseg.serving import RestClient",
+        f'client = RestClient("localhost", 8501, model_name="{name}")',
+    ]
+    if has_bytes:
+        lines += ['masks = client.predict_files(["image.png"])  # one int32 (H, W) mask per file']
+    else:
+        lines += ['out = client.predict(images)  # float32 (N, H, W, C) -> probabilities, mask']
+    lines += ["```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,298 @@
+"""Export a segmentation model as a SavedModel for TF Serving.
+
+Layout written by :func:`saved_model` (``DIR`` is the model's base path)::
+
+    DIR/
+      <version>/                    the SavedModel (TF Serving loads numbered folders)
+        saved_model.pb  variables/  fingerprint.pb
+        assets.extra/kerasseg_export.json   what was exported (sizes, normalization, ...)
+      models.config                 ModelServerConfig serving every version in DIR
+      batching_parameters.txt       BatchingParameters for --enable_batching
+      MODEL_CARD.md                 signatures, normalization and example requests
+
+The version folder is written to a hidden temporary folder beside it and renamed into
+place, so TF Serving (which polls ``DIR`` for numbered folders) never sees half a model.
+"""
+
+import datetime
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+from kerasseg.export import model_card as _card
+from kerasseg.export._files import atomic_write_text, replace_dir, temp_dir_beside
+from kerasseg.export.normalization import normalization_spec
+from kerasseg.export.serving_config import (
+    ModelEntry,
+    check_model_name,
+    check_version,
+    present_versions,
+    write_batching_config,
+    write_model_config,
+)
+from kerasseg.export.signatures import (
+    function_variables,
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    MASK_PAD_VALUE,
+    TENSOR_INPUT,
+    TENSOR_SIGNATURE,
+    bytes_signature_spec,
+    make_bytes_fn,
+    make_tensor_fn,
+    model_info,
+    tensor_signature_spec,
+)
+
+METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
+DECODABLE_CHANNELS = (1, 3, 4)
+
+
+def _check_resize_to(resize_to, info):
+    if resize_to is None:
+        return None
+    if (not isinstance(resize_to, (tuple, list)) or len(resize_to) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in resize_to)):
+        raise ValueError(
+            "`resize_to` must be None or (height, width) positive ints. "
+            f"Received: resize_to={resize_to!r}"
+        )
+    resize_to = (int(resize_to[0]), int(resize_to[1]))
+    if not info.dynamic and resize_to != (info.height, info.width):
+        raise ValueError(
+            "`resize_to` must be None or the model's fixed size "
+            f"{(info.height, info.width)}. Received: resize_to={resize_to!r}"
+        )
+    if any(v % info.stride for v in resize_to):
+        raise ValueError(
+            f"`resize_to` must be multiples of the model's stride {info.stride}. "
+            f"Received: resize_to={resize_to!r}"
+        )
+    return resize_to
+
+
+def _check_normalization_channels(spec, channels):
+    for key in ("mean", "std"):
+        value = spec["params"].get(key)
+        if isinstance(value, list) and len(value) not in (1, channels):
+            raise ValueError(
+                f"Normalization {spec['method']!r}: `{key}` must be one number or one per "
+                f"channel ({channels}). Received: {key}={value!r}"
+            )
+
+
+def saved_model(
+    model,
+    export_dir,
+    version=1,
+    *,
+    model_name=None,
+    normalization=None,
+    resize_to=None,
+    bytes_signature=None,
+    output_activation="auto",
+    stride=None,
+    overwrite=False,
+    serving_base_path="/models",
+    batching=True,
+):
+    """Export ``model`` for TF Serving as ``export_dir/<version>/`` with two signatures.
+
+    Signatures (names, dtypes and shapes are the public contract):
+
+    * ``serving_default``: input ``image`` float32 ``[batch, H, W, C]``, the model's own
+      input (already normalized as in training); outputs ``probabilities`` float32
+      ``[batch, H, W, K]`` (softmax, or sigmoid when ``K == 1``) and ``mask`` int32
+      ``[batch, H, W]`` (argmax, or ``probability > 0.5`` when ``K == 1``). A fixed-size
+      model takes exactly its size; a dynamic-size model takes any size (zero-padded at
+      the bottom and right to a multiple of its stride inside the graph, outputs cropped
+      back).
+    * ``serving_bytes``: input ``image_bytes`` string ``[batch]`` of PNG or JPEG files
+      (REST clients send ``{"b64": ...}``); each image is decoded to its stored
+      intensities (8- or 16-bit), resized bilinearly to the model's size (``resize_to``,
+      or the model's fixed size; a dynamic-size model otherwise keeps the image size),
+      normalized as described by ``normalization`` (constants stored in the graph), and
+      segmented; outputs ``mask`` int32 ``[batch, H_max, W_max]`` brought back to each
+      image's original size (nearest neighbour), padded with ``-1`` to the largest image
+      of the batch when sizes differ, and ``image_size`` int32 ``[batch, 2]`` (each
+      image's height and width). Only for models with 1, 3 or 4 channels.
+
+    Bad input fails inside the graph with an ``InvalidArgumentError`` that says what was
+    expected (shape and channel count, PNG/JPEG bytes); a wrong dtype is refused by
+    TensorFlow itself ("Expects arg[0] to be float but ... is provided").
+
+    Next to the version folder the function writes ``models.config`` (every version
+    present in ``export_dir``, base path ``serving_base_path/model_name``),
+    ``batching_parameters.txt`` (when ``batching``) and ``MODEL_CARD.md``.
+
+    Args:
+        model: a Keras segmentation model ``(B, H, W, C) -> (B, H, W, K)`` giving logits
+            or probabilities.
+        export_dir: the model's base folder (holds the numbered versions).
+        version: positive int, the version folder name.
+        model_name: the name clients use; default: the base name of ``export_dir``.
+        normalization: how training normalized intensities, applied by
+            ``serving_bytes``; ``None`` means stored intensities as float32. See
+            :mod:`kerasseg.export.normalization` for the dict format (it accepts
+            ``Normalizer.to_dict()`` from :mod:`kerasseg.data.preprocess`).
+        resize_to: ``(height, width)`` that ``serving_bytes`` resizes images to, for
+            dynamic-size models trained at one size; ``None`` for the model's own size.
+        bytes_signature: ``True`` to require ``serving_bytes``, ``False`` to leave it
+            out, ``None`` (default) to add it when the channel count is 1, 3 or 4.
+        output_activation: ``"auto"`` (detect a final softmax/sigmoid layer), ``"logits"``,
+            ``"softmax"`` or ``"sigmoid"`` (the model already ends with it).
+        stride: the model's total stride; inferred when ``None``.
+        overwrite: replace an existing ``export_dir/<version>``.
+        serving_base_path: where ``export_dir``'s parent is mounted in the serving
+            container; the config's base path is ``serving_base_path/model_name``.
+        batching: write ``batching_parameters.txt``.
+
+    Returns:
+        The path of the version folder, ``export_dir/<version>``.
+
+    Raises:
+        ValueError: for an invalid argument (the message names it and what is valid).
+        FileExistsError: if the version exists and ``overwrite`` is False.
+
+    Example:
+        >>> model = kerasseg.build("unet", input_shape=(256, 256, 1), num_classes=2)
+        >>> kerasseg.export.saved_model(model, "exported/unet", version=1,
+        ...                             normalization={"method": "zscore"})
+        'exported/unet/1'
+    """
+    export_dir = os.fspath(export_dir)
+    check_version(version)
+    if model_name is None:
+        model_name = os.path.basename(os.path.normpath(os.path.abspath(export_dir)))
+    check_model_name(model_name)
+    if bytes_signature not in (None, True, False):
+        raise ValueError(
+            "`bytes_signature` must be one of [None, True, False]. "
+            f"Received: bytes_signature={bytes_signature!r}"
+        )
+    if not isinstance(serving_base_path, str) or not serving_base_path.startswith("/"):
+        raise ValueError(
+            "`serving_base_path` must be an absolute path inside the serving container, "
+            f"such as '/models'. Received: serving_base_path={serving_base_path!r}"
+        )
+    spec = normalization_spec(normalization)
+    info = model_info(model, output_activation=output_activation, stride=stride)
+    _check_normalization_channels(spec, info.channels)
+    resize_to = _check_resize_to(resize_to, info)
+    decodable = info.channels in DECODABLE_CHANNELS
+    if bytes_signature and not decodable:
+        raise ValueError(
+            "`bytes_signature=True` needs a model with 1, 3 or 4 input channels (what PNG "
+            f"and JPEG hold). Received: a model with {info.channels} channels"
+        )
+    with_bytes = decodable if bytes_signature is None else bytes_signature
+    target = os.path.join(export_dir, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; pass overwrite=True to replace it, or choose "
+            "another version."
+        )
+
+    # A bare tf.Module holding the two functions and the tf.Variables they read: the
+    # SavedModel then holds graphs and weights only, loadable without Keras or kerasseg.
+    signatures = {
+        TENSOR_SIGNATURE: tf.function(
+            make_tensor_fn(model, info), input_signature=[tensor_signature_spec(info)],
+            autograph=False,
+        ).get_concrete_function()
+    }
+    if with_bytes:
+        signatures[BYTES_SIGNATURE] = tf.function(
+            make_bytes_fn(model, info, spec, resize_to),
+            input_signature=[bytes_signature_spec()], autograph=False,
+        ).get_concrete_function()
+    module = tf.Module()
+    module.model_variables = function_variables(signatures.values())
+
+    metadata = {
+        "format": "kerasseg-export-1",
+        "model_name": model_name,
+        "version": version,
+        "architecture": model.name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input_size": None if info.dynamic else [info.height, info.width],
+        "channels": info.channels,
+        "num_classes": info.num_classes,
+        "activation": info.activation,
+        "stride": info.stride,
+        "normalization": spec,
+        "resize_to": list(resize_to) if resize_to else None,
+        "mask_pad_value": MASK_PAD_VALUE,
+        "signatures": _signature_table(info, with_bytes),
+    }
+
+    tmp = temp_dir_beside(target)
+    try:
+        saved = os.path.join(tmp, "saved_model")
+        tf.saved_model.save(module, saved, signatures=signatures)
+        atomic_write_text(os.path.join(saved, METADATA_FILE), json.dumps(metadata, indent=2))
+        replace_dir(saved, target, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    versions = present_versions(export_dir)
+    base = serving_base_path.rstrip("/") + "/" + model_name
+    write_model_config(os.path.join(export_dir, "models.config"),
+                       [ModelEntry(model_name, base_path=base, versions=versions)])
+    if batching:
+        write_batching_config(os.path.join(export_dir, "batching_parameters.txt"))
+    atomic_write_text(os.path.join(export_dir, "MODEL_CARD.md"),
+                      _card.model_card(metadata, versions, serving_base_path))
+    return target
+
+
+def _signature_table(info, with_bytes):
+    h = -1 if info.height is None else info.height
+    w = -1 if info.width is None else info.width
+    table = {
+        TENSOR_SIGNATURE: {
+            "inputs": {TENSOR_INPUT: {"dtype": "float32", "shape": [-1, h, w, info.channels]}},
+            "outputs": {
+                "probabilities": {"dtype": "float32",
+                                  "shape": [-1, h, w, info.num_classes]},
+                "mask": {"dtype": "int32", "shape": [-1, h, w]},
+            },
+        }
+    }
+    if with_bytes:
+        table[BYTES_SIGNATURE] = {
+            "inputs": {BYTES_INPUT: {"dtype": "string", "shape": [-1]}},
+            "outputs": {
+                "mask": {"dtype": "int32", "shape": [-1, -1, -1]},
+                "image_size": {"dtype": "int32", "shape": [-1, 2]},
+            },
+        }
+    return table
+
+
+def read_export_metadata(version_dir):
+    """Read the ``assets.extra/kerasseg_export.json`` written with a SavedModel.
+
+    Args:
+        version_dir: a version folder written by :func:`saved_model`.
+
+    Returns:
+        The metadata dict (sizes, normalization, signatures, ...).
+
+    Raises:
+        FileNotFoundError: if the folder has no such file.
+
+    Example:
+        >>> read_export_metadata("exported/unet/1")["signatures"].keys()
+        dict_keys(['serving_default', 'serving_bytes'])
+    """
+    path = os.path.join(os.fspath(version_dir), METADATA_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No kerasseg export metadata at {path}")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+__all__ = ["saved_model", "read_export_metadata"]

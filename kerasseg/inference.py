@@ -1,0 +1,297 @@
+"""Inference: whole volumes slice by slice, tiles with overlap blending, flip TTA, and
+per-case evaluation at the original geometry.
+
+A model saved by training (see :mod:`kerasseg.modelfile`) carries its preprocessing spec,
+class names and training patch size, so :class:`Predictor` needs no other options:
+
+1. the case is preprocessed as in training (normalization, resampling);
+2. each slice (with its 2.5-D neighbours) is zero-padded to a multiple of the model
+   stride; a slice larger than the training patch is predicted in overlapping tiles of
+   the patch size whose softmax outputs are blended with Gaussian weights (nnU-Net);
+3. with ``tta=True`` the softmax of the horizontally, vertically and doubly flipped
+   inputs is averaged;
+4. class probabilities are taken back to the original grid (linear) and the label map
+   is their argmax, so the prediction has the input's shape and geometry.
+"""
+
+import os
+
+import numpy as np
+
+from kerasseg.evaluation import evaluate_case
+
+TTA_FLIPS = ((), (1,), (2,), (1, 2))
+
+
+def _gaussian_window(height, width, sigma_scale=0.125):
+    def axis(n):
+        x = np.arange(n) - (n - 1) / 2.0
+        return np.exp(-0.5 * (x / max(n * sigma_scale, 1e-6)) ** 2)
+
+    window = np.outer(axis(height), axis(width)).astype("float32")
+    return np.maximum(window / window.max(), 1e-3)
+
+
+def _tile_starts(size, tile, overlap):
+    if size <= tile:
+        return [0]
+    step = max(1, int(tile * (1.0 - overlap)))
+    starts = list(range(0, size - tile + 1, step))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+def _round_up(value, multiple):
+    return int(-(-value // multiple) * multiple)
+
+
+class Predictor:
+    """Predicts label maps for cases, files or arrays with a trained model.
+
+    Args:
+        model: a ``.keras`` path (with the info written by training), a zoo entry name,
+            or a Keras model (then pass ``info``).
+        info: dict with at least ``preprocessing``, ``patch_size``, ``stride``,
+            ``num_classes``; read from the model file when ``model`` is a path.
+        tta: average over flips (see module docstring).
+        overlap: tile overlap fraction for slices larger than the patch size.
+        batch_size: slices or tiles per forward pass.
+
+    Raises:
+        ValueError: if the info needed is missing or ``overlap`` is outside [0, 1).
+
+    Example:
+        >>> predictor = Predictor("runs/hippo/best.keras", tta=True)  # doctest: +SKIP
+        >>> label = predictor.predict_case(dataset[0])  # doctest: +SKIP
+    """
+
+    def __init__(self, model, info=None, tta=False, overlap=0.5, batch_size=16):
+        if isinstance(model, (str, os.PathLike)):
+            model, info = load_any(model)
+        required = ("preprocessing", "patch_size", "stride", "num_classes")
+        missing = [key for key in required if key not in (info or {})]
+        if missing:
+            raise ValueError(
+                f"`info` must hold {list(required)} (written with the model by kerasseg "
+                f"training); missing: {missing}"
+            )
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"`overlap` must be in [0, 1). Received: overlap={overlap!r}")
+        self.model = model
+        self.info = info
+        self.spec = info["preprocessing"]
+        self.patch = tuple(int(n) for n in info["patch_size"])
+        self.stride = int(info["stride"])
+        self.num_classes = int(info["num_classes"])
+        self.tta = bool(tta)
+        self.overlap = float(overlap)
+        self.batch_size = int(batch_size)
+
+    # -------------------------------------------------------------- slices to scores
+
+    def _forward(self, batch):
+        out = self.model.predict(batch, verbose=0, batch_size=self.batch_size)
+        out = out.astype("float32")
+        if self.num_classes == 1:
+            prob = 1.0 / (1.0 + np.exp(-out))
+            return np.concatenate([1.0 - prob, prob], axis=-1)
+        out = out - out.max(axis=-1, keepdims=True)
+        exp = np.exp(out)
+        return exp / exp.sum(axis=-1, keepdims=True)
+
+    def _scores(self, batch):
+        if not self.tta:
+            return self._forward(batch)
+        total = 0.0
+        for axes in TTA_FLIPS:
+            flipped = np.flip(batch, axis=axes) if axes else batch
+            scores = self._forward(np.ascontiguousarray(flipped))
+            total = total + (np.flip(scores, axis=axes) if axes else scores)
+        return total / len(TTA_FLIPS)
+
+    def predict_slices(self, slices):
+        """Class probabilities for a stack of preprocessed slices.
+
+        Args:
+            slices: float32 ``(N, H, W, C)`` preprocessed slices (any H, W).
+
+        Returns:
+            float32 ``(N, H, W, K')`` probabilities (``K' = 2`` for a one-channel model).
+        """
+        slices = np.asarray(slices, dtype="float32")
+        n, height, width, _ = slices.shape
+        tile_h, tile_w = self.patch
+        if height <= tile_h and width <= tile_w:
+            ph, pw = _round_up(height, self.stride), _round_up(width, self.stride)
+            padded = np.zeros((n, ph, pw, slices.shape[-1]), "float32")
+            top, left = (ph - height) // 2, (pw - width) // 2
+            padded[:, top:top + height, left:left + width] = slices
+            return self._scores(padded)[:, top:top + height, left:left + width]
+        return self._predict_tiled(slices)
+
+    def _predict_tiled(self, slices):
+        n, height, width, channels = slices.shape
+        tile_h, tile_w = self.patch
+        ph, pw = max(height, tile_h), max(width, tile_w)
+        padded = np.zeros((n, ph, pw, channels), "float32")
+        padded[:, :height, :width] = slices
+        window = _gaussian_window(tile_h, tile_w)[None, :, :, None]
+        total = None
+        weight = np.zeros((1, ph, pw, 1), "float32")
+        for top in _tile_starts(ph, tile_h, self.overlap):
+            for left in _tile_starts(pw, tile_w, self.overlap):
+                tile = padded[:, top:top + tile_h, left:left + tile_w]
+                scores = self._scores(tile) * window
+                if total is None:
+                    total = np.zeros((n, ph, pw, scores.shape[-1]), "float32")
+                total[:, top:top + tile_h, left:left + tile_w] += scores
+                weight[:, top:top + tile_h, left:left + tile_w] += window
+        return (total / weight)[:, :height, :width]
+
+    # ----------------------------------------------------------------- whole cases
+
+    def predict_case(self, case, return_probabilities=False):
+        """Predict one case at its original shape and geometry.
+
+        Args:
+            case: a ``Case`` (from :func:`kerasseg.data.load_dataset`) or a ``CaseData``.
+            return_probabilities: also return the class probabilities on the original grid.
+
+        Returns:
+            ``label`` int32 ``(D, H, W)`` on the case's original grid, or
+            ``(label, probabilities)``.
+
+        Raises:
+            kerasseg.data.DataError: if the case cannot be read or is invalid.
+        """
+        from kerasseg.data.pipeline import prepare_case, restore_prediction
+        from kerasseg.data.preprocess import extract_slices
+
+        prepared = prepare_case(case, self.spec)
+        axis = int(self.spec.get("slice_axis", 0))
+        slices = extract_slices(prepared.image, axis=axis, context=int(self.spec["context"]))
+        expected = self.model.input_shape[-1]
+        if slices.shape[-1] != expected:
+            raise ValueError(
+                f"The model expects {expected} input channel(s); case "
+                f"{prepared.case_id} gives {slices.shape[-1]} after preprocessing "
+                f"(mode {self.spec['mode']}, context {self.spec['context']})."
+            )
+        scores = np.concatenate(
+            [self.predict_slices(slices[i:i + 64]) for i in range(0, len(slices), 64)], axis=0
+        )
+        scores = np.moveaxis(scores, 0, axis)
+        scores = restore_prediction(scores, prepared, order=1)
+        label = np.argmax(scores, axis=-1).astype("int32")
+        return (label, scores) if return_probabilities else label
+
+
+def load_any(model):
+    """Load a ``.keras`` model path or a zoo entry name, with its info.
+
+    Args:
+        model: a ``.keras`` path or a zoo entry name.
+
+    Returns:
+        ``(keras_model, info)``.
+
+    Raises:
+        FileNotFoundError: for a path that does not exist.
+        ValueError: for an unknown zoo entry.
+    """
+    model = os.fspath(model)
+    if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
+        from kerasseg.modelfile import load_model
+
+        if not os.path.exists(model):
+            raise FileNotFoundError(f"Model file not found: {model}")
+        return load_model(model)
+    from kerasseg import zoo
+
+    return zoo.load(model, return_info=True)
+
+
+def _summary(rows, class_names):
+    summary = {}
+    for name in class_names:
+        per_metric = {}
+        for metric in ("dice", "jaccard", "sensitivity", "specificity", "hd95", "assd"):
+            values = np.array([row["metrics"][name][metric] for row in rows
+                               if name in row["metrics"]], dtype="float64")
+            finite = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            per_metric[metric] = {
+                "mean": float(finite.mean()) if finite.size else float("nan"),
+                "std": float(finite.std()) if finite.size else float("nan"),
+                "median": float(np.median(finite)) if finite.size else float("nan"),
+                "min": float(finite.min()) if finite.size else float("nan"),
+                "max": float(finite.max()) if finite.size else float("nan"),
+                "n": int(finite.size),
+                "n_not_finite": int(values.size - finite.size),
+            }
+        summary[name] = per_metric
+    return summary
+
+
+def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=False):
+    """Evaluate a model per case, in 3-D at each case's original geometry.
+
+    Args:
+        model: a ``.keras`` path, a zoo entry name or a :class:`Predictor`.
+        cases: a ``CaseDataset`` or a list of cases with labels.
+        tta: flip test-time augmentation.
+        predictor: an existing :class:`Predictor` to use instead of ``model``.
+        keep_predictions: also return each case's predicted label map under
+            ``"predictions"`` (case id to array).
+
+    Returns:
+        dict with ``cases`` (one entry per case: ``case_id``, ``spacing`` and per-class
+        ``metrics``: Dice, Jaccard, sensitivity, specificity, HD95 and ASSD in mm),
+        ``summary`` (per class: mean, std, median, min, max over cases) and
+        ``mean_foreground_dice`` (the mean over cases of each case's mean foreground Dice).
+
+    Raises:
+        ValueError: if a case has no label.
+
+    Example:
+        >>> report = evaluate_model("runs/h/best.keras", dataset.subset(val_ids))  # doctest: +SKIP
+        >>> report["summary"]["Anterior"]["dice"]["mean"]  # doctest: +SKIP
+    """
+    predictor = predictor or (model if isinstance(model, Predictor) else Predictor(model, tta=tta))
+    class_names = list(predictor.info.get("class_names") or range(predictor.num_classes))
+    class_names = [str(name) for name in class_names]
+    num_classes = max(2, predictor.num_classes)
+    rows, predictions = [], {}
+    for case in cases:
+        data = case.load() if hasattr(case, "load") else case
+        if data.label is None:
+            raise ValueError(f"Case {getattr(case, 'case_id', '?')} has no label to evaluate against.")
+        label = predictor.predict_case(data)
+        spacing = data.geometry.spacing_zyx
+        metrics = evaluate_case(label, data.label, num_classes, spacing=spacing,
+                                class_names=class_names[:num_classes])
+        case_id = str(getattr(case, "case_id", len(rows)))
+        foreground = [metrics[name]["dice"] for name in class_names[1:num_classes]
+                      if np.isfinite(metrics[name]["dice"])]
+        rows.append({
+            "case_id": case_id,
+            "spacing_zyx": list(spacing),
+            "shape": list(label.shape),
+            "mean_foreground_dice": float(np.mean(foreground)) if foreground else float("nan"),
+            "metrics": {name: {k: float(v) for k, v in values.items()}
+                        for name, values in metrics.items()},
+        })
+        if keep_predictions:
+            predictions[case_id] = label
+    per_case = np.array([row["mean_foreground_dice"] for row in rows], dtype="float64")
+    report = {
+        "cases": rows,
+        "summary": _summary(rows, class_names[1:num_classes]),
+        "mean_foreground_dice": float(np.nanmean(per_case)) if per_case.size else float("nan"),
+        "tta": predictor.tta,
+    }
+    if keep_predictions:
+        report["predictions"] = predictions
+    return report

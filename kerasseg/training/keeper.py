@@ -1,0 +1,128 @@
+"""The run keeper: best and last checkpoints, history and early stopping, all resumable.
+
+After every epoch the keeper writes, each atomically:
+
+1. ``best.keras`` when the monitored validation Dice improved (the model plus its info);
+2. ``last.keras``: the model *with its optimizer state* and, inside the same archive, the
+   run state (epochs done, history, best value, early-stopping counter). Because state and
+   weights live in one file that is replaced in one rename, a run killed at any moment
+   resumes from a consistent epoch boundary;
+3. ``history.csv``, rebuilt from that state.
+"""
+
+import csv
+import io
+import logging
+import math
+import os
+
+import keras
+
+from kerasseg.modelfile import read_info, save_model
+from kerasseg.training.checkpoint import _temp_path
+
+log = logging.getLogger("kerasseg")
+
+BEST = "best.keras"
+LAST = "last.keras"
+HISTORY = "history.csv"
+
+
+def fresh_state():
+    """Return the state of a run that has not completed an epoch."""
+    return {"epoch": 0, "history": [], "best": None, "best_epoch": None, "wait": 0,
+            "stopped_early": False}
+
+
+def load_state(output_dir):
+    """Return the run state stored in ``output_dir/last.keras`` or ``None`` if absent."""
+    path = os.path.join(output_dir, LAST)
+    if not os.path.exists(path):
+        return None
+    return read_info(path).get("state")
+
+
+def write_history_csv(path, history):
+    """Write the per-epoch history (a list of dicts) as CSV, atomically."""
+    keys = []
+    for row in history:
+        keys.extend(key for key in row if key not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    temp = _temp_path(path, ".csv")
+    with open(temp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(buffer.getvalue())
+    os.replace(temp, path)
+
+
+class RunKeeper(keras.callbacks.Callback):
+    """Keras callback that checkpoints, logs history and stops early.
+
+    Args:
+        output_dir: the run folder.
+        info: dict stored in every saved model (class names, preprocessing, ...).
+        state: the run state to continue from (see :func:`fresh_state`).
+        monitor: the logs key to maximise (``"val_dice"``).
+        patience: epochs without improvement before stopping; ``None`` never stops.
+        chief: whether this process writes files (the chief worker); other workers write
+            to a scratch folder so that collective operations stay in step.
+
+    Example:
+        >>> keeper = RunKeeper("run", info={}, state=fresh_state())  # doctest: +SKIP
+        >>> model.fit(ds, epochs=10, callbacks=[keeper])  # doctest: +SKIP
+    """
+
+    def __init__(self, output_dir, info, state, monitor="val_dice", patience=None, chief=True,
+                 scratch_dir=None):
+        super().__init__()
+        self.output_dir = output_dir
+        self.info = info
+        self.state = state
+        self.monitor = monitor
+        self.patience = patience
+        self.chief = chief
+        self.scratch_dir = scratch_dir
+
+    def _folder(self):
+        return self.output_dir if self.chief else self.scratch_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        row = {"epoch": epoch + 1}
+        for key, value in logs.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if hasattr(self.model.optimizer, "learning_rate"):
+            try:
+                row["learning_rate"] = float(keras.ops.convert_to_numpy(
+                    self.model.optimizer.learning_rate))
+            except (TypeError, ValueError):
+                pass
+        state = self.state
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        value = row.get(self.monitor)
+        improved = value is not None and not math.isnan(value) and (
+            state["best"] is None or value > state["best"]
+        )
+        folder = self._folder()
+        if improved:
+            state["best"], state["best_epoch"], state["wait"] = value, epoch + 1, 0
+            save_model(self.model, os.path.join(folder, BEST),
+                       {**self.info, "epoch": epoch + 1, self.monitor: value})
+        else:
+            state["wait"] += 1
+        if self.patience is not None and state["wait"] >= self.patience:
+            state["stopped_early"] = True
+            self.model.stop_training = True
+        save_model(self.model, os.path.join(folder, LAST), {**self.info, "state": state})
+        if self.chief:
+            write_history_csv(os.path.join(folder, HISTORY), state["history"])
+        best = "-" if state["best"] is None else f"{state['best']:.4f} (epoch {state['best_epoch']})"
+        log.info("epoch %d: %s; best %s %s%s", epoch + 1,
+                 ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"),
+                 self.monitor, best, "; stopping early" if state["stopped_early"] else "")

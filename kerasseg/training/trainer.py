@@ -1,0 +1,457 @@
+"""`kerasseg.train`: train any registered model on any supported data set.
+
+A run lives in one folder::
+
+    OUTPUT/
+      run.json       every setting of the run, the case split and the data description
+      best.keras     best model by validation Dice (with class names and preprocessing)
+      last.keras     last completed epoch, optimizer and run state (for --resume)
+      history.csv    one row per epoch
+      train.log      the log
+      logs/          TensorBoard logs
+
+Defaults follow common practice for 2-D medical segmentation (nnU-Net): Dice + cross
+entropy, AdamW, cosine decay, foreground oversampling, z-score normalization, whole
+slices when they fit in 256x256 and patches otherwise.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+
+from kerasseg.training import keeper as keeper_lib
+from kerasseg.training.checkpoint import read_json, write_json_atomic
+
+log = logging.getLogger("kerasseg")
+
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        output_dir: the run folder.
+        best_model: path of ``best.keras``.
+        history: list of per-epoch dicts (loss, dice, val_loss, val_dice, learning rate).
+        best_val_dice: best validation Dice (mean over foreground classes).
+        best_epoch: the epoch it was reached at.
+        epochs_run: epochs completed in total (including those before a resume).
+        evaluation: per-case evaluation of the validation cases, or ``None``.
+    """
+
+    output_dir: str
+    best_model: str
+    history: list
+    best_val_dice: float
+    best_epoch: int
+    epochs_run: int
+    evaluation: dict = None
+
+
+def _setup_logging(output_dir, verbose):
+    os.makedirs(output_dir, exist_ok=True)
+    logger = logging.getLogger("kerasseg")
+    logger.setLevel(logging.INFO)
+    path = os.path.abspath(os.path.join(output_dir, "train.log"))
+    for handler in list(logger.handlers):
+        if getattr(handler, "_kerasseg_run", False):
+            logger.removeHandler(handler)
+            handler.close()
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    file_handler._kerasseg_run = True
+    logger.addHandler(file_handler)
+    if verbose:
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("[kerasseg] %(message)s"))
+        stream._kerasseg_run = True
+        logger.addHandler(stream)
+    logger.propagate = False
+
+
+def _check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return value
+
+
+def _settings(locals_):
+    return {key: value for key, value in locals_.items() if key not in ("data", "verbose")}
+
+
+def train(
+    data,
+    model="unet",
+    *,
+    output_dir,
+    epochs=50,
+    batch_size=16,
+    steps_per_epoch=None,
+    patch_size="auto",
+    mode="2d",
+    context=None,
+    normalization="zscore",
+    target_spacing=None,
+    model_options=None,
+    loss="dice_ce",
+    learning_rate=1e-3,
+    weight_decay=1e-4,
+    schedule="cosine",
+    warmup_epochs=0,
+    early_stopping=None,
+    val_fraction=0.2,
+    val_cases=None,
+    seed=0,
+    strategy="auto",
+    devices=None,
+    mixed_precision=False,
+    augment="default",
+    augment_backend="tf",
+    foreground_prob=0.33,
+    init_weights=None,
+    freeze_encoder_epochs=0,
+    resume=False,
+    overwrite=False,
+    evaluate=True,
+    verbose=1,
+):
+    """Train a segmentation model and keep the best checkpoint.
+
+    Args:
+        data: a data set folder (2-D image/mask folders, a Decathlon task, a PROMISE12
+            tree; see :func:`kerasseg.data.load_dataset`) or a ``CaseDataset``.
+        model: a model family name (:func:`kerasseg.list_models`).
+        output_dir: the run folder (created).
+        epochs: total epochs of the run (a resumed run ends after the same number).
+        batch_size: per-replica batch size; the global batch is this times the number of
+            replicas of the strategy.
+        steps_per_epoch: optimizer steps per epoch; default: the number of training
+            slices divided by the global batch size.
+        patch_size: ``"auto"`` (whole slices padded to a multiple of the model stride
+            when they fit in 256x256, else 256x256 patches; logged), an int or ``(h, w)``.
+        mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels).
+        context: neighbours on each side in 2.5-D (default 1).
+        normalization: intensity normalization (``"zscore"``, ``"percentile"``,
+            ``"ct"``, ... see :class:`kerasseg.data.preprocess.Normalizer`).
+        target_spacing: resampling target in (x, y[, z]) mm, ``None`` entries keep an
+            axis; ``None`` keeps the data's spacing.
+        model_options: dict of family options (``{"depth": 4}``).
+        loss: ``"dice_ce"``, ``"dice"``, ``"ce"``, ``"focal"`` or ``"tversky"``.
+        learning_rate: peak learning rate (not scaled with replicas; see
+            :func:`kerasseg.training.strategy.scaled_learning_rate`).
+        weight_decay: AdamW weight decay.
+        schedule: ``"cosine"``, ``"poly"`` or ``"constant"``.
+        warmup_epochs: linear warm-up epochs (cosine).
+        early_stopping: stop after this many epochs without a better validation Dice;
+            ``None`` trains all epochs.
+        val_fraction: fraction of cases held out for validation (split by case).
+        val_cases: explicit validation case ids (overrides ``val_fraction``).
+        seed: seed of the split, initialization, sampling and augmentation.
+        strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or ``"tpu"``.
+        devices: devices for ``"mirrored"`` (e.g. ``["/cpu:0", "/cpu:1"]``).
+        mixed_precision: ``False``, ``True`` (automatic, with a message where it is
+            unsupported) or a policy name.
+        augment: augmentation preset (``"none"``, ``"light"``, ``"default"``, ``"strong"``).
+        augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (elastic too).
+        foreground_prob: fraction of samples centred on foreground.
+        init_weights: start from these weights: a ``.keras``/``.weights.h5`` file or a zoo
+            entry name; layers whose shapes differ (a new head) keep their initialization.
+        freeze_encoder_epochs: with ``init_weights``, train only the decoder and head for
+            this many epochs first.
+        resume: continue the run in ``output_dir`` from its last completed epoch, with its
+            stored settings.
+        overwrite: start afresh even if ``output_dir`` holds a run.
+        evaluate: evaluate the best model per case on the validation cases at the end.
+        verbose: 0 silent, 1 progress bar and log, 2 one line per epoch.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: for invalid settings, or an ``output_dir`` that already holds a run
+            (without ``resume`` or ``overwrite``).
+        kerasseg.data.DataError: for unreadable or invalid data (named).
+
+    Example:
+        >>> result = kerasseg.train("data/msd_hippocampus", "unet", output_dir="runs/h",
+        ...                         epochs=20, model_options={"depth": 3})  # doctest: +SKIP
+        >>> result.best_val_dice  # doctest: +SKIP
+    """
+    settings = _settings(dict(locals()))
+    output_dir = os.path.abspath(output_dir)
+    run_path = os.path.join(output_dir, RUN_FILE)
+    state = keeper_lib.load_state(output_dir) if os.path.isdir(output_dir) else None
+    if resume and state is not None:
+        stored = read_json(run_path)
+        if stored is None:
+            raise ValueError(f"{run_path} is missing: cannot resume the run in {output_dir}.")
+        settings = {**stored["settings"], "resume": True, "verbose": verbose}
+        settings.pop("output_dir", None)
+        return _run(data, output_dir, settings, state, stored, verbose)
+    if state is not None and not overwrite:
+        raise ValueError(
+            f"`output_dir` already holds a run ({os.path.join(output_dir, keeper_lib.LAST)}). "
+            f"Pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to "
+            f"start again. Received: output_dir={output_dir!r}"
+        )
+    if state is not None and overwrite:
+        for name in (keeper_lib.LAST, keeper_lib.BEST, keeper_lib.HISTORY, RUN_FILE):
+            path = os.path.join(output_dir, name)
+            if os.path.exists(path):
+                os.remove(path)
+    return _run(data, output_dir, settings, keeper_lib.fresh_state(), None, verbose)
+
+
+def _validate(settings):
+    from kerasseg.models import registry
+    from kerasseg.training.recipe import LOSSES, SCHEDULES
+
+    registry.resolve_name(settings["model"])
+    _check_positive_int("epochs", settings["epochs"])
+    _check_positive_int("batch_size", settings["batch_size"])
+    _check_positive_int("steps_per_epoch", settings["steps_per_epoch"], allow_none=True)
+    _check_positive_int("early_stopping", settings["early_stopping"], allow_none=True)
+    if settings["loss"] not in LOSSES:
+        raise ValueError(f"`loss` must be one of {list(LOSSES)}. Received: loss={settings['loss']!r}")
+    if settings["schedule"] not in SCHEDULES:
+        raise ValueError(
+            f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
+        )
+    if not 0.0 < float(settings["val_fraction"]) < 1.0 and not settings["val_cases"]:
+        raise ValueError(
+            f"`val_fraction` must be in (0, 1). Received: val_fraction={settings['val_fraction']!r}"
+        )
+    patch = settings["patch_size"]
+    if patch != "auto" and not (
+        isinstance(patch, int) and patch > 0
+        or isinstance(patch, (list, tuple)) and len(patch) == 2
+        and all(isinstance(p, int) and p > 0 for p in patch)
+    ):
+        raise ValueError(
+            "`patch_size` must be 'auto', a positive int or (height, width). "
+            f"Received: patch_size={patch!r}"
+        )
+
+
+def _split(dataset, settings):
+    from kerasseg.data.split import split_cases
+
+    ids = dataset.case_ids
+    if settings["val_cases"]:
+        val = [str(case_id) for case_id in settings["val_cases"]]
+        missing = sorted(set(val) - set(ids))
+        if missing:
+            raise ValueError(f"`val_cases` holds ids not in the data set: {missing[:10]}")
+        train_ids = [case_id for case_id in ids if case_id not in set(val)]
+        return train_ids, sorted(val)
+    split = split_cases(ids, val_fraction=float(settings["val_fraction"]), seed=settings["seed"])
+    return split.train, split.val
+
+
+def _run(data, output_dir, settings, state, stored, verbose):
+    import keras
+    import numpy as np
+
+    from kerasseg.data import load_dataset
+    from kerasseg.data.pipeline import make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases
+    from kerasseg.metrics import Dice
+    from kerasseg.models import build, registry
+    from kerasseg.training import precision, recipe
+    from kerasseg.training.strategy import get_strategy, is_chief
+
+    _validate(settings)
+    _setup_logging(output_dir, verbose)
+    # The strategy comes first: multi-worker collectives must be set up before other TF work.
+    strategy = get_strategy(settings["strategy"], devices=settings["devices"])
+    replicas = strategy.num_replicas_in_sync
+    chief = is_chief(strategy)
+    policy = precision.set_policy(settings["mixed_precision"]) if settings["mixed_precision"] else (
+        keras.mixed_precision.set_global_policy("float32") or "float32")
+
+    dataset = data if hasattr(data, "case_ids") else load_dataset(data)
+    if not dataset.has_labels:
+        unlabeled = [case.case_id for case in dataset.cases if not case.has_label][:10]
+        raise ValueError(
+            f"Training needs a mask for every case; {dataset.root} has cases without one "
+            f"(first: {unlabeled}). Load it with on_missing_label='skip' to leave them out."
+        )
+    num_classes = dataset.num_classes
+    train_ids, val_ids = (stored["split"]["train"], stored["split"]["val"]) if stored else _split(dataset, settings)
+    train_cases = dataset.subset(train_ids) if hasattr(dataset, "subset") else [dataset[i] for i in train_ids]
+    val_cases = dataset.subset(val_ids) if hasattr(dataset, "subset") else [dataset[i] for i in val_ids]
+    model_name = registry.resolve_name(settings["model"])
+    model_options = dict(settings["model_options"] or {})
+    stride = registry.total_stride(model_name, **model_options)
+
+    spec = make_preprocessing_spec(
+        mode=settings["mode"], context=settings["context"],
+        normalization=settings["normalization"], target_spacing=settings["target_spacing"],
+    )
+    if stored:
+        patch, patch_reason = tuple(stored["patch_size"]), stored["patch_reason"]
+        train_slices = stored["train_slices"]
+    else:
+        prepared = prepare_cases(train_cases, spec, num_classes=num_classes, patch_size=(1, 1))
+        slice_shapes = {case.image.shape[1:3] for case in prepared}
+        train_slices = int(sum(case.image.shape[0] for case in prepared))
+        del prepared
+        if settings["patch_size"] == "auto":
+            patch, patch_reason = recipe.auto_patch_size(slice_shapes, stride)
+        else:
+            raw = settings["patch_size"]
+            patch = (raw, raw) if isinstance(raw, int) else tuple(raw)
+            if patch[0] % stride or patch[1] % stride:
+                raise ValueError(
+                    f"`patch_size` must be a multiple of the model stride {stride} for "
+                    f"{model_name} with {model_options}. Received: patch_size={raw!r}"
+                )
+            patch_reason = f"patch size {patch[0]}x{patch[1]} (given)"
+    spec["patch_size"] = list(patch)
+    channels = dataset.num_channels * (2 * spec["context"] + 1)
+    global_batch = settings["batch_size"] * replicas
+    steps = settings["steps_per_epoch"] or max(1, train_slices // global_batch)
+    total_steps = steps * settings["epochs"]
+    info = {
+        "kerasseg_model_version": 1,
+        "model": model_name,
+        "model_options": model_options,
+        "num_classes": num_classes,
+        "class_names": list(dataset.class_names),
+        "modalities": list(dataset.modalities),
+        "channels": channels,
+        "spatial_dims": dataset.spatial_dims,
+        "format": dataset.format,
+        "preprocessing": spec,
+        "patch_size": list(patch),
+        "stride": stride,
+        "training_data": dataset.root,
+    }
+    if not stored:
+        stored = {
+            "settings": {**settings, "output_dir": output_dir},
+            "split": {"train": list(train_ids), "val": list(val_ids)},
+            "patch_size": list(patch),
+            "patch_reason": patch_reason,
+            "train_slices": train_slices,
+            "data": {"root": dataset.root, "format": dataset.format, "cases": len(dataset),
+                     "class_names": list(dataset.class_names)},
+            "info": info,
+        }
+        if chief:
+            write_json_atomic(os.path.join(output_dir, RUN_FILE), _jsonable(stored))
+
+    log.info("data: %s, %d cases (%d train / %d validation, split by case, seed %d)",
+             dataset.format, len(dataset), len(train_ids), len(val_ids), settings["seed"])
+    log.info("patch size: %s", patch_reason)
+    log.info("model: %s %s, input (None, None, %d), %d classes %s", model_name, model_options,
+             channels, num_classes, list(dataset.class_names))
+    log.info("strategy: %s with %d replica(s); global batch %d = %d per replica x %d; "
+             "%d steps/epoch; precision %s", type(strategy).__name__, replicas, global_batch,
+             settings["batch_size"], replicas, steps, policy)
+
+    initial_epoch = state["epoch"]
+    if state["stopped_early"] or initial_epoch >= settings["epochs"]:
+        log.info("run already complete after %d epochs", initial_epoch)
+    else:
+        keras.utils.set_random_seed(settings["seed"] + 1009 * initial_epoch)
+        train_ds = make_dataset(
+            train_cases, patch_size=patch, batch_size=global_batch, spec=spec,
+            augment=settings["augment"], augment_backend=settings["augment_backend"],
+            foreground_prob=settings["foreground_prob"],
+            seed=settings["seed"] + 7919 * initial_epoch, num_classes=num_classes,
+        )
+        val_ds = make_eval_dataset(val_cases, patch_size=patch, batch_size=global_batch,
+                                   spec=spec, num_classes=num_classes)
+        with strategy.scope():
+            if initial_epoch > 0:
+                from kerasseg.modelfile import load_model
+
+                net = load_model(os.path.join(output_dir, keeper_lib.LAST), compile=True)[0]
+                log.info("resumed from %s after epoch %d", keeper_lib.LAST, initial_epoch)
+            else:
+                net = build(model_name, input_shape=(None, None, channels),
+                            num_classes=num_classes, **model_options)
+                if settings["init_weights"]:
+                    from kerasseg.training.transfer import load_init_weights
+
+                    load_init_weights(net, settings["init_weights"])
+                schedule = recipe.make_schedule(
+                    settings["schedule"], settings["learning_rate"], total_steps,
+                    warmup_steps=settings["warmup_epochs"] * steps,
+                )
+                net.compile(
+                    optimizer=recipe.make_optimizer(schedule, settings["weight_decay"]),
+                    loss=recipe.make_loss(settings["loss"], num_classes),
+                    metrics=[Dice(max(2, num_classes), from_logits=True, name="dice")],
+                )
+        scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
+        keeper = keeper_lib.RunKeeper(output_dir, info, state, patience=settings["early_stopping"],
+                                      chief=chief, scratch_dir=scratch)
+        callbacks = [keeper]
+        if chief:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
+                                                         write_graph=False))
+        fit_verbose = {0: 0, 1: 1, 2: 2}.get(verbose, 1)
+        freeze = settings["freeze_encoder_epochs"] if settings["init_weights"] else 0
+        if type(strategy).__name__.startswith("MultiWorker"):
+            from kerasseg.training.custom_loop import fit_distributed
+
+            fit_distributed(net, strategy, train_ds, val_ds, settings["epochs"], initial_epoch,
+                            steps, global_batch, keeper, verbose=fit_verbose)
+        else:
+            if freeze and initial_epoch < freeze:
+                from kerasseg.training.transfer import set_encoder_trainable
+
+                set_encoder_trainable(net, False)
+                net.fit(train_ds, epochs=freeze, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                        verbose=fit_verbose)
+                set_encoder_trainable(net, True)
+                initial_epoch = state["epoch"]
+            if not state["stopped_early"] and initial_epoch < settings["epochs"]:
+                net.fit(train_ds, epochs=settings["epochs"], initial_epoch=initial_epoch,
+                        steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                        verbose=fit_verbose)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    best_path = os.path.join(output_dir, keeper_lib.BEST)
+    evaluation = None
+    if settings["evaluate"] and chief and os.path.exists(best_path):
+        from kerasseg.inference import evaluate_model
+
+        evaluation = evaluate_model(best_path, val_cases)
+        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), _jsonable(evaluation))
+        means = evaluation["summary"]
+        log.info("validation per case (%d cases, best model): %s", len(evaluation["cases"]),
+                 ", ".join(f"{name} Dice {means[name]['dice']['mean']:.4f}"
+                           for name in means if "dice" in means[name]))
+    log.info("best model: %s (val_dice %s at epoch %s)", best_path,
+             "-" if state["best"] is None else f"{state['best']:.4f}", state["best_epoch"])
+    return TrainResult(
+        output_dir=output_dir, best_model=best_path, history=state["history"],
+        best_val_dice=state["best"], best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"], evaluation=evaluation,
+    )
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):
+        return _jsonable(value.item())
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
