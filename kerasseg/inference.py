@@ -295,3 +295,113 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
     if keep_predictions:
         report["predictions"] = predictions
     return report
+
+
+def _input_files(input_path):
+    from kerasseg.data.io import is_supported
+
+    if os.path.isfile(input_path):
+        return [input_path]
+    if not os.path.isdir(input_path):
+        raise FileNotFoundError(f"`input` not found: {input_path}")
+    files = []
+    for root, _, names in sorted(os.walk(input_path)):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            stem = name.split(".")[0]
+            if name.startswith("._") or stem.endswith("_segmentation") or not is_supported(path):
+                continue
+            files.append(path)
+    if not files:
+        raise FileNotFoundError(
+            f"`input` {input_path} holds no image file of a supported type "
+            "(NIfTI, MetaImage, NRRD, PNG, JPEG, TIFF, BMP, GIF)."
+        )
+    return files
+
+
+def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predictor=None):
+    """Predict every image under ``input_path`` and write each label map in its input's format.
+
+    A PROMISE12 test case ``Case05.mhd`` gives ``Case05_segmentation.mhd``, a NIfTI file a
+    NIfTI file of the same name, a PNG/JPEG/TIFF image a PNG label map (class indices;
+    for a two-class model trained on a folder data set, 0 and 255 as such masks are
+    usually stored). Each prediction has its input's shape and geometry; files are
+    written atomically.
+
+    Args:
+        model: a ``.keras`` path or a zoo entry name.
+        input_path: an image file or a folder (searched recursively; files named
+            ``*_segmentation.*`` are skipped).
+        output_dir: folder for the predictions (created).
+        tta: flip test-time augmentation.
+        overlap: tile overlap for images larger than the model's training patch.
+        predictor: an existing :class:`Predictor` to use instead of ``model``.
+
+    Returns:
+        List of ``(input_file, output_file)`` pairs.
+
+    Raises:
+        FileNotFoundError: if ``input_path`` does not exist or holds no image.
+        kerasseg.data.DataError: for an unreadable or invalid image (named).
+
+    Example:
+        >>> predict_path("hippocampus-unet", "imagesTs", "predictions")  # doctest: +SKIP
+    """
+    from kerasseg.data.io import prediction_path, read_image, write_label
+    from kerasseg.data.types import CaseData
+
+    predictor = predictor or Predictor(model, tta=tta, overlap=overlap)
+    written = []
+    binary_folder = predictor.info.get("format") == "folder" and predictor.num_classes <= 2
+    for path in _input_files(input_path):
+        image, geometry = read_image(path)
+        label = predictor.predict_case(CaseData(image, None, geometry))
+        target = prediction_path(path, output_dir)
+        planar = target.endswith(".png")
+        values = [0, 255] if planar and binary_folder else None
+        write_label(target, label, geometry=geometry, label_values=values)
+        written.append((path, target))
+    return written
+
+
+def representative_batches(info, data, max_images=64, batch_size=8):
+    """Preprocessed image batches from a data set, for int8 calibration and parity checks.
+
+    Slices are taken in order from the data set's cases (every case contributes), prepared
+    exactly as the model saw them in training (same normalization, patch size and 2.5-D
+    context).
+
+    Args:
+        info: the model info (see :mod:`kerasseg.modelfile`).
+        data: a data set folder or ``CaseDataset``.
+        max_images: the most slices returned in total.
+        batch_size: slices per batch.
+
+    Returns:
+        A list of float32 arrays ``(N, h, w, C)``.
+
+    Raises:
+        ValueError: if the info lacks the preprocessing spec.
+
+    Example:
+        >>> batches = representative_batches(info, "data/msd_hippocampus")  # doctest: +SKIP
+    """
+    from kerasseg.data import load_dataset
+    from kerasseg.data.pipeline import make_eval_dataset
+
+    if "preprocessing" not in info:
+        raise ValueError("The model's info holds no preprocessing spec (train it with kerasseg).")
+    dataset = data if hasattr(data, "case_ids") else load_dataset(data)
+    count = max(1, min(len(dataset), 16))
+    step = max(1, len(dataset) // count)
+    subset = dataset.subset(list(range(0, len(dataset), step))[:count])
+    spec = dict(info["preprocessing"])
+    evaluation = make_eval_dataset(subset, patch_size=tuple(info["patch_size"]),
+                                   batch_size=batch_size, spec=spec,
+                                   num_classes=info.get("num_classes"))
+    images = np.concatenate([np.asarray(x) for x, _ in evaluation], axis=0)
+    # Spread the picks over all slices rather than the first ones.
+    keep = np.linspace(0, len(images) - 1, num=min(max_images, len(images))).astype(int)
+    images = images[keep]
+    return [images[i:i + batch_size] for i in range(0, len(images), batch_size)]

@@ -1,0 +1,322 @@
+"""The ``kerasseg`` command: train, evaluate, predict, export and zoo.
+
+Examples::
+
+    kerasseg train --data data/msd_hippocampus --model unet --epochs 30 --output runs/hippo
+    kerasseg train --output runs/hippo --resume
+    kerasseg evaluate --model runs/hippo/best.keras --data data/msd_hippocampus --report runs/hippo/report.json
+    kerasseg predict --model runs/hippo/best.keras --input imagesTs --output predictions --tta
+    kerasseg export --model runs/hippo/best.keras --saved-model exported/hippo --version 1
+    kerasseg export --model runs/hippo/best.keras --tflite hippo_int8.tflite --quantize int8 --data data/msd_hippocampus
+    kerasseg zoo list
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parse_value(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _model_options(pairs):
+    options = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"kerasseg: --model-option must be KEY=VALUE. Received: {pair!r}")
+        key, value = pair.split("=", 1)
+        options[key.strip()] = _parse_value(value)
+    return options
+
+
+def _patch_size(text):
+    if text == "auto":
+        return "auto"
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--patch-size must be 'auto', N or HxW. Received: {text!r}") from None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _spacing(text):
+    if text is None:
+        return None
+    values = [None if p.strip().lower() in ("", "none", "-") else float(p) for p in text.split(",")]
+    return tuple(values)
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model on a data set")
+    p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
+    p.add_argument("--model", default="unet", help="model family (default: unet)")
+    p.add_argument("--output", required=True, help="run folder")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=16, help="per-replica batch size")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--patch-size", type=_patch_size, default="auto", help="auto, N or HxW")
+    p.add_argument("--mode", choices=["2d", "2.5d"], default="2d")
+    p.add_argument("--context", type=int, default=None, help="2.5-D neighbours on each side")
+    p.add_argument("--normalization", default="zscore")
+    p.add_argument("--target-spacing", type=_spacing, default=None,
+                   help="x,y[,z] in mm; leave an entry empty to keep that axis")
+    p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                   help="family option, e.g. depth=3 (repeatable)")
+    p.add_argument("--loss", default="dice_ce")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "poly", "constant"])
+    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", default="auto",
+                   choices=["auto", "default", "mirrored", "multiworker", "tpu"])
+    p.add_argument("--mixed-precision", action="store_true")
+    p.add_argument("--augment", default="default")
+    p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"])
+    p.add_argument("--foreground-prob", type=float, default=0.33)
+    p.add_argument("--init-weights", default=None, help="zoo entry or model file to start from")
+    p.add_argument("--freeze-encoder-epochs", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --output")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in --output")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the final per-case evaluation")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.set_defaults(func=_train)
+
+
+def _train(args):
+    from kerasseg.training import train
+
+    if args.data is None and not args.resume:
+        raise SystemExit("kerasseg train: --data is required (except with --resume)")
+    data = args.data
+    if data is None:
+        from kerasseg.training.checkpoint import read_json
+
+        stored = read_json(os.path.join(args.output, "run.json"))
+        if stored is None:
+            raise SystemExit(f"kerasseg train: nothing to resume in {args.output}")
+        data = stored["data"]["root"]
+    result = train(
+        data, args.model, output_dir=args.output, epochs=args.epochs,
+        batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+        patch_size=args.patch_size, mode=args.mode, context=args.context,
+        normalization=args.normalization, target_spacing=args.target_spacing,
+        model_options=_model_options(args.model_option), loss=args.loss,
+        learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        early_stopping=args.early_stopping, val_fraction=args.val_fraction, seed=args.seed,
+        strategy=args.strategy, mixed_precision=args.mixed_precision, augment=args.augment,
+        augment_backend=args.augment_backend, foreground_prob=args.foreground_prob,
+        init_weights=args.init_weights, freeze_encoder_epochs=args.freeze_encoder_epochs,
+        resume=args.resume, overwrite=args.overwrite, evaluate=not args.no_evaluate,
+        verbose=args.verbose,
+    )
+    print(f"best model: {result.best_model}")
+    return 0
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="per-case metrics, report files and figures")
+    p.add_argument("--model", required=True, help=".keras file or zoo entry")
+    p.add_argument("--data", required=True, help="data set folder with labels")
+    p.add_argument("--report", required=True, help="report file (.json; a .csv is written beside it)")
+    p.add_argument("--cases", default="auto",
+                   help="'auto' (the run's validation cases when the model comes from a run "
+                        "on this data, else all), 'all', or comma-separated case ids")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluation_cases(args, dataset):
+    from kerasseg.training.checkpoint import read_json
+
+    if args.cases == "all":
+        return dataset, "all cases"
+    if args.cases != "auto":
+        ids = [c.strip() for c in args.cases.split(",") if c.strip()]
+        return dataset.subset(ids), f"{len(ids)} given case(s)"
+    run = read_json(os.path.join(os.path.dirname(os.path.abspath(args.model)), "run.json"))
+    if run and os.path.abspath(run["data"]["root"]) == os.path.abspath(dataset.root):
+        return dataset.subset(run["split"]["val"]), "the run's validation cases (not used for training)"
+    info = _zoo_info(args.model)
+    if info and info.get("split", {}).get("test"):
+        return dataset.subset(info["split"]["test"]), "the zoo entry's held-out cases"
+    return dataset, "all cases"
+
+
+def _zoo_info(name):
+    if os.path.exists(name):
+        return None
+    try:
+        from kerasseg import zoo
+
+        return zoo.entry(name)
+    except (ImportError, ValueError, KeyError):
+        return None
+
+
+def _evaluate(args):
+    from kerasseg.data import load_dataset
+    from kerasseg.inference import Predictor, evaluate_model
+    from kerasseg.report import format_summary, plot_history, save_case_panels, write_report
+
+    dataset = load_dataset(args.data)
+    cases, which = _evaluation_cases(args, dataset)
+    print(f"evaluating {args.model} on {len(cases)} case(s) of {dataset.root} ({which})")
+    predictor = Predictor(args.model, tta=args.tta)
+    evaluation = evaluate_model(None, cases, predictor=predictor, keep_predictions=True)
+    base = os.path.splitext(args.report)[0]
+    written = write_report(evaluation, args.report, extra={
+        "model": args.model, "data": dataset.root, "cases": which, "tta": args.tta})
+    panels = save_case_panels(evaluation, cases, base + "_cases.png",
+                              class_names=predictor.info.get("class_names"))
+    outputs = list(written.values()) + [panels]
+    history = os.path.join(os.path.dirname(os.path.abspath(args.model)), "history.csv")
+    if os.path.exists(history):
+        outputs.append(plot_history(history, base + "_training.png"))
+    print(format_summary(evaluation))
+    print("wrote: " + ", ".join(str(p) for p in outputs))
+    return 0
+
+
+def _add_predict(sub):
+    p = sub.add_parser("predict", help="segment image files; write each in its input's format")
+    p.add_argument("--model", required=True, help=".keras file or zoo entry")
+    p.add_argument("--input", required=True, help="image file or folder")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--overlap", type=float, default=0.5, help="tile overlap (large 2-D images)")
+    p.set_defaults(func=_predict)
+
+
+def _predict(args):
+    from kerasseg.inference import predict_path
+
+    written = predict_path(args.model, args.input, args.output, tta=args.tta, overlap=args.overlap)
+    for source, target in written:
+        print(f"{source} -> {target}")
+    print(f"{len(written)} prediction(s) written to {args.output}")
+    return 0
+
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="SavedModel for TF Serving and/or TFLite")
+    p.add_argument("--model", required=True, help=".keras file or zoo entry")
+    p.add_argument("--saved-model", help="TF Serving model folder (DIR/<version>/ is written)")
+    p.add_argument("--version", type=int, default=1)
+    p.add_argument("--name", default=None, help="served model name (default: folder name)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--tflite", help=".tflite file to write")
+    p.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
+    p.add_argument("--data", help="data set for int8 calibration and the parity report")
+    p.set_defaults(func=_export)
+
+
+def _export(args):
+    from kerasseg import export as exporter
+    from kerasseg.inference import load_any
+
+    if not args.saved_model and not args.tflite:
+        raise SystemExit("kerasseg export: give --saved-model DIR and/or --tflite FILE")
+    model, info = load_any(args.model)
+    normalization = (info.get("preprocessing") or {}).get("normalization")
+    patch = tuple(info.get("patch_size") or ()) or None
+    if args.saved_model:
+        path = exporter.saved_model(
+            model, args.saved_model, version=args.version, model_name=args.name,
+            normalization=normalization, resize_to=patch, overwrite=args.overwrite,
+        )
+        print(f"SavedModel written: {path}")
+    if args.tflite:
+        from kerasseg.inference import representative_batches
+
+        samples = None
+        if args.quantize == "int8" or args.data:
+            if not args.data:
+                raise SystemExit("kerasseg export: --quantize int8 needs --data for calibration")
+            samples = representative_batches(info, args.data)
+        exporter.tflite(model, args.tflite, quantize=args.quantize,
+                        representative_data=samples, input_size=patch)
+        print(f"TFLite written: {args.tflite} ({os.path.getsize(args.tflite) / 1e6:.2f} MB)")
+        if samples is not None:
+            images = [batch for batch in samples][:4]
+            import numpy as np
+
+            report = exporter.parity_report(model, args.tflite, np.concatenate(images))
+            print(report)
+    return 0
+
+
+def _add_zoo(sub):
+    p = sub.add_parser("zoo", help="list, describe and download trained weights")
+    zsub = p.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="list the entries")
+    info = zsub.add_parser("info", help="show one entry's card")
+    info.add_argument("name")
+    download = zsub.add_parser("download", help="fetch an entry into the cache and check it")
+    download.add_argument("name")
+    p.set_defaults(func=_zoo)
+
+
+def _zoo(args):
+    from kerasseg import zoo
+
+    if args.zoo_command == "list":
+        print(zoo.format_table())
+    elif args.zoo_command == "info":
+        print(zoo.card(args.name))
+    else:
+        print(f"{args.name}: {zoo.fetch(args.name)}")
+    return 0
+
+
+def build_parser():
+    """Return the ``kerasseg`` argument parser.
+
+    Returns:
+        An ``argparse.ArgumentParser`` with the sub-commands train, evaluate, predict,
+        export and zoo.
+    """
+    parser = argparse.ArgumentParser(
+        prog="kerasseg", description="Medical image segmentation with Keras: train, "
+        "evaluate, predict, export and the model zoo.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_evaluate, _add_predict, _add_export, _add_zoo):
+        add(sub)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``kerasseg`` command.
+
+    Args:
+        argv: arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 2 for a usage error, 1 for invalid input (the
+        message names the file or argument).
+
+    Example:
+        >>> main(["zoo", "list"])  # doctest: +SKIP
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"kerasseg {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
