@@ -15,6 +15,8 @@ Usage:
     python benchmarks/pipeline_speed.py --no-training   # the pipeline only
     python benchmarks/pipeline_speed.py --data /path/to/shared/data --batches 40
 
+The data folder defaults to ``$KERASSEG_DATA`` or ``../shared/data`` beside the repository.
+
 Set ``TF_CPP_MIN_LOG_LEVEL=2`` to silence TensorFlow's start-up messages. Throughput
 depends on the CPU count and on what else runs on the machine; the table prints the
 core count it was measured with.
@@ -30,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
 
 CONFIGS = (
     # name, data folder, patch size, batch size, number of cases (None: all)

@@ -19,7 +19,7 @@ from kerasseg.models import build, list_models
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "inference", "export", "zoo", "serving", "cli")
+_LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
 
 
 def __getattr__(name):

@@ -659,6 +659,14 @@ def make_dataset(
         samples_per_epoch = total_slices
     if not isinstance(samples_per_epoch, (int, np.integer)) or samples_per_epoch < 1:
         raise ValueError(f"`samples_per_epoch` must be a positive integer. Received: samples_per_epoch={samples_per_epoch!r}")
+    if not repeat and drop_remainder:
+        per_shard = -(-samples_per_epoch // shard[0]) if shard is not None else samples_per_epoch
+        if per_shard < batch_size:
+            raise ValueError(
+                f"`samples_per_epoch` ({samples_per_epoch}{' over ' + str(shard[0]) + ' shards' if shard else ''}) "
+                f"must give at least one full batch of batch_size={batch_size} when repeat=False and "
+                "drop_remainder=True; pass a larger samples_per_epoch or drop_remainder=False."
+            )
     augmenter = AlbumentationsAugmenter(params) if augment_backend == "albumentations" else None
     any_augment = any(v > 0 for k, v in params.items() if k.endswith("_prob"))
     n_cases = len(store)

@@ -54,19 +54,20 @@ class TrainResult:
     evaluation: dict = None
 
 
-def _setup_logging(output_dir, verbose):
+def _setup_logging(output_dir, verbose, to_file=True):
     os.makedirs(output_dir, exist_ok=True)
     logger = logging.getLogger("kerasseg")
     logger.setLevel(logging.INFO)
-    path = os.path.abspath(os.path.join(output_dir, "train.log"))
     for handler in list(logger.handlers):
         if getattr(handler, "_kerasseg_run", False):
             logger.removeHandler(handler)
             handler.close()
-    file_handler = logging.FileHandler(path)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    file_handler._kerasseg_run = True
-    logger.addHandler(file_handler)
+    if to_file:
+        path = os.path.abspath(os.path.join(output_dir, "train.log"))
+        file_handler = logging.FileHandler(path)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        file_handler._kerasseg_run = True
+        logger.addHandler(file_handler)
     if verbose:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter("[kerasseg] %(message)s"))
@@ -186,8 +187,19 @@ def train(
         >>> result.best_val_dice  # doctest: +SKIP
     """
     settings = _settings(dict(locals()))
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
+    try:
+        return _start(data, output_dir, settings, resume, overwrite, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _start(data, output_dir, settings, resume, overwrite, verbose):
     output_dir = os.path.abspath(output_dir)
     run_path = os.path.join(output_dir, RUN_FILE)
+    _remove_partial_writes(output_dir)
     state = keeper_lib.load_state(output_dir) if os.path.isdir(output_dir) else None
     if resume and state is not None:
         stored = read_json(run_path)
@@ -208,6 +220,15 @@ def train(
             if os.path.exists(path):
                 os.remove(path)
     return _run(data, output_dir, settings, keeper_lib.fresh_state(), None, verbose)
+
+
+def _remove_partial_writes(output_dir):
+    """Delete temporary files a killed run may have left (they never replaced a target)."""
+    if not os.path.isdir(output_dir):
+        return
+    for name in os.listdir(output_dir):
+        if name.startswith(".") and name.endswith((".keras", ".json", ".csv")):
+            os.remove(os.path.join(output_dir, name))
 
 
 def _validate(settings):
@@ -268,11 +289,11 @@ def _run(data, output_dir, settings, state, stored, verbose):
     from kerasseg.training.strategy import get_strategy, is_chief
 
     _validate(settings)
-    _setup_logging(output_dir, verbose)
     # The strategy comes first: multi-worker collectives must be set up before other TF work.
     strategy = get_strategy(settings["strategy"], devices=settings["devices"])
     replicas = strategy.num_replicas_in_sync
     chief = is_chief(strategy)
+    _setup_logging(output_dir, verbose, to_file=chief)
     policy = precision.set_policy(settings["mixed_precision"]) if settings["mixed_precision"] else (
         keras.mixed_precision.set_global_policy("float32") or "float32")
 
@@ -413,13 +434,13 @@ def _run(data, output_dir, settings, state, stored, verbose):
                 set_encoder_trainable(net, False)
                 net.fit(train_ds, epochs=freeze, initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        verbose=fit_verbose)
+                        verbose=fit_verbose, shuffle=False)
                 set_encoder_trainable(net, True)
                 initial_epoch = state["epoch"]
             if not state["stopped_early"] and initial_epoch < settings["epochs"]:
                 net.fit(train_ds, epochs=settings["epochs"], initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        verbose=fit_verbose)
+                        verbose=fit_verbose, shuffle=False)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 

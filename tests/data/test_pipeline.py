@@ -3,7 +3,6 @@
 
 import json
 import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -21,10 +20,6 @@ from kerasseg.data.pipeline import (
 )
 from kerasseg.data.preprocess import crop_or_pad, extract_slices, zscore
 from kerasseg.data.types import CaseData, Geometry
-
-DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
-HIPPOCAMPUS = DATA / "msd_hippocampus"
-MEMBRANE = DATA / "isbi2012_membrane" / "train"
 
 
 def _synthetic_cases(n=3, channels=2):
@@ -52,22 +47,17 @@ def _assert_same(first, second):
 
 
 @pytest.fixture(scope="module")
-def hippocampus():
-    from kerasseg.data.dataset import load_dataset
-
-    if not HIPPOCAMPUS.is_dir():
-        pytest.skip(f"real data not found at {HIPPOCAMPUS}")
-    dataset = load_dataset(HIPPOCAMPUS)
-    return dataset.subset(dataset.case_ids[:4])
+def hippocampus4(hippocampus):
+    """The first 4 hippocampus cases (``hippocampus`` comes from conftest.py)."""
+    return hippocampus.subset(hippocampus.case_ids[:4])
 
 
 @pytest.fixture(scope="module")
-def membrane():
-    from kerasseg.data.dataset import load_dataset
+def membrane3(isbi_root):
+    """The first 3 ISBI 2012 EM images."""
+    from kerasseg.data import load_dataset
 
-    if not MEMBRANE.is_dir():
-        pytest.skip(f"real data not found at {MEMBRANE}")
-    dataset = load_dataset(MEMBRANE)
+    dataset = load_dataset(isbi_root)
     return dataset.subset(dataset.case_ids[:3])
 
 
@@ -117,8 +107,8 @@ def test_preprocess_case_and_restore_prediction():
         restore_prediction(np.zeros((3, 4, 4)), prepared)
 
 
-def test_preprocess_real_hippocampus_round_trip(hippocampus):
-    case = hippocampus[0]
+def test_preprocess_real_hippocampus_round_trip(hippocampus4):
+    case = hippocampus4[0]
     spec = make_preprocessing_spec(target_spacing=(1.5, 1.5, 1.5))
     prepared = prepare_case(case, spec)
     original = case.load()
@@ -291,6 +281,8 @@ def test_bad_arguments_list_the_valid_choices():
         make_dataset(cases[0], patch_size=16)
     with pytest.raises(ValueError, match="source"):
         make_dataset([], patch_size=16)
+    with pytest.raises(ValueError, match="samples_per_epoch"):
+        make_dataset(cases, patch_size=16, batch_size=8, repeat=False, samples_per_epoch=4)
 
 
 # ---------------------------------------------------------------------- caching
@@ -324,8 +316,8 @@ def test_stored_spec_reproduces_the_pipeline():
 
 
 @pytest.mark.parametrize("backend", ["albumentations", "tf"])
-def test_real_hippocampus_slices(hippocampus, backend):
-    dataset = make_dataset(hippocampus, patch_size=64, batch_size=8, mode="2.5d", augment="default",
+def test_real_hippocampus_slices(hippocampus4, backend):
+    dataset = make_dataset(hippocampus4, patch_size=64, batch_size=8, mode="2.5d", augment="default",
                            augment_backend=backend, seed=0)
     batches = _take(dataset, 3)
     for images, labels in batches:
@@ -333,21 +325,21 @@ def test_real_hippocampus_slices(hippocampus, backend):
         assert labels.shape == (8, 64, 64) and labels.dtype == np.int32
         assert set(np.unique(labels)) <= {0, 1, 2} and np.all(np.isfinite(images))
     assert {1, 2} <= set(np.unique(np.concatenate([b[1] for b in batches])))
-    _assert_same(batches, _take(make_dataset(hippocampus, patch_size=64, batch_size=8, mode="2.5d",
+    _assert_same(batches, _take(make_dataset(hippocampus4, patch_size=64, batch_size=8, mode="2.5d",
                                              augment="default", augment_backend=backend, seed=0), 3))
 
 
-def test_real_hippocampus_eval_covers_every_slice(hippocampus):
-    depth = sum(case.load().image.shape[0] for case in hippocampus)
-    dataset = make_eval_dataset(hippocampus, patch_size=64, batch_size=16)
+def test_real_hippocampus_eval_covers_every_slice(hippocampus4):
+    depth = sum(case.load().image.shape[0] for case in hippocampus4)
+    dataset = make_eval_dataset(hippocampus4, patch_size=64, batch_size=16)
     batches = _take(dataset, 1000)
     assert sum(b[0].shape[0] for b in batches) == depth
     assert batches[0][0].shape[1:] == (64, 64, 1)
 
 
 @pytest.mark.parametrize("backend", ["albumentations", "tf"])
-def test_real_membrane_patches(membrane, backend):
-    dataset = make_dataset(membrane, patch_size=256, batch_size=4, augment="default",
+def test_real_membrane_patches(membrane3, backend):
+    dataset = make_dataset(membrane3, patch_size=256, batch_size=4, augment="default",
                            augment_backend=backend, seed=0)
     batches = _take(dataset, 2)
     for images, labels in batches:

@@ -40,3 +40,18 @@ def zscore(image):
 
 def read_png(path):
     return tf.io.decode_png(tf.io.read_file(path)).numpy()
+
+
+def png(array):
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[..., None]
+    return tf.io.encode_png(array).numpy()
+
+
+def raw_crop(seed, shape=(CROP, CROP), channels=1, dtype=np.uint8, high=256):
+    rng = np.random.RandomState(seed)
+    base = rng.randint(0, high, size=(shape[0] // 4 + 1, shape[1] // 4 + 1, channels))
+    # Smooth structure, so that the model's masks are not pixel noise.
+    image = np.kron(base, np.ones((4, 4, 1)))[: shape[0], : shape[1]]
+    return image.astype(dtype)

@@ -1,0 +1,113 @@
+"""TFLite export of every family and quantization mode, and the parity report's bars."""
+
+import numpy as np
+import pytest
+
+from kerasseg import export
+from kerasseg.export.parity import run_tflite
+from tests.export.helpers import CROP, build_small
+
+pytest.importorskip("ai_edge_litert.interpreter")
+
+
+def test_invalid_quantize_lists_modes(unet_model, tmp_path):
+    with pytest.raises(ValueError) as info:
+        export.tflite(unet_model, tmp_path / "m.tflite", quantize="int4")
+    assert str(info.value) == (
+        "`quantize` must be one of ['none', 'float16', 'dynamic', 'int8']. "
+        "Received: quantize='int4'")
+
+
+def test_int8_needs_representative_data(unet_model, tmp_path):
+    with pytest.raises(ValueError, match="`quantize='int8'` needs `representative_data`"):
+        export.tflite(unet_model, tmp_path / "m.tflite", quantize="int8")
+    with pytest.raises(ValueError, match=r"must yield float32 batches \(N, 64, 64, 1\)"):
+        export.tflite(unet_model, tmp_path / "m.tflite", quantize="int8",
+                      representative_data=[np.zeros((2, 32, 32, 1), np.float32)])
+    with pytest.raises(ValueError, match="yielded no images"):
+        export.tflite(unet_model, tmp_path / "m.tflite", quantize="int8",
+                      representative_data=iter([]))
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_dynamic_size_model_needs_input_size(dynamic_model, tmp_path):
+    with pytest.raises(ValueError, match="`input_size` must be given as"):
+        export.tflite(dynamic_model, tmp_path / "d.tflite")
+    with pytest.raises(ValueError, match="multiples of the model's stride 8"):
+        export.tflite(dynamic_model, tmp_path / "d.tflite", input_size=(60, 60))
+    path = export.tflite(dynamic_model, tmp_path / "d.tflite", input_size=(48, 32))
+    images = np.random.RandomState(0).rand(2, 48, 32, 1).astype(np.float32)
+    report = export.parity_report(dynamic_model, path, images)
+    assert report["argmax_agreement"] >= 0.999
+    assert report["max_abs_prob_diff"] < 1e-4
+
+
+def test_mask_dice_hand_values():
+    a = np.array([[0, 1], [1, 1]])
+    b = np.array([[0, 1], [0, 1]])
+    assert export.mask_dice(a, b, [1]) == pytest.approx(0.8)
+    # Class 2 absent from both is skipped; class 1 perfect.
+    assert export.mask_dice(b, b, [1, 2]) == 1.0
+    assert export.mask_dice(np.zeros((2, 2)), np.zeros((2, 2)), [1]) == 1.0
+    three_a = np.array([1, 1, 2, 2])
+    three_b = np.array([1, 2, 2, 2])
+    # Class 1: 2*1/(2+1); class 2: 2*2/(2+3).
+    assert export.mask_dice(three_a, three_b, [1, 2]) == pytest.approx((2 / 3 + 4 / 5) / 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["unet", "fcn8s", "deeplab"])
+def test_every_mode_for_every_family(family, em_train, em_test, tmp_path):
+    model = build_small(family, input_shape=(CROP, CROP, 1), num_classes=2)
+    _, calibration, _ = em_train
+    _, images, _ = em_test
+    sizes = {}
+    for mode in export.QUANTIZE_MODES:
+        path = export.tflite(model, tmp_path / f"{family}_{mode}.tflite", quantize=mode,
+                             representative_data=[calibration[:32]] if mode == "int8" else None)
+        sizes[mode] = (tmp_path / f"{family}_{mode}.tflite").stat().st_size
+        outputs, details = run_tflite(path, images[:2])
+        assert outputs.shape == (2, CROP, CROP, 2)
+        expected_dtype = "int8" if mode == "int8" else "float32"
+        assert (details["input_dtype"], details["output_dtype"]) == (expected_dtype,) * 2
+        np.testing.assert_allclose(outputs.sum(axis=-1), 1.0, atol=0.02)  # softmax
+        if mode == "none":
+            report = export.parity_report(model, path, images)
+            assert report["argmax_agreement"] >= 0.999, report.table()
+            assert report["max_abs_prob_diff"] < 1e-4, report.table()
+    assert sizes["float16"] < 0.75 * sizes["none"]
+    assert sizes["int8"] < 0.5 * sizes["none"]
+    assert sizes["dynamic"] < 0.5 * sizes["none"]
+
+
+@pytest.mark.slow
+def test_parity_bars_on_trained_unet(trained_unet, em_train, em_test, tmp_path):
+    _, calibration, _ = em_train
+    _, images, labels = em_test
+    reports = {}
+    for mode in ("none", "int8"):
+        path = export.tflite(trained_unet, tmp_path / f"unet_{mode}.tflite", quantize=mode,
+                             representative_data=[calibration[:64]] if mode == "int8" else None)
+        reports[mode] = export.parity_report(trained_unet, path, images, labels)
+        print(f"\n{mode}\n{reports[mode]}")
+    # The model learned something: its own Dice against the membranes is far from 0.
+    assert reports["none"]["dice_keras_vs_labels"] > 0.5
+    assert reports["none"]["argmax_agreement"] >= 0.999
+    assert reports["int8"]["dice_vs_keras"] >= 0.97
+    assert reports["int8"]["input_dtype"] == "int8"
+    assert reports["int8"]["file_size_bytes"] < reports["none"]["file_size_bytes"] / 2
+    table = reports["int8"].table()
+    assert "Dice TFLite mask vs Keras mask" in table and "mask agreement (pixels)" in table
+    assert str(reports["int8"]) == table
+
+
+def test_parity_report_checks_inputs(unet_model, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        export.parity_report(unet_model, tmp_path / "missing.tflite",
+                             np.zeros((1, CROP, CROP, 1), np.float32))
+    path = export.tflite(unet_model, tmp_path / "u.tflite")
+    with pytest.raises(ValueError, match=r"`images` must be float32 \(N, 64, 64, 1\)"):
+        export.parity_report(unet_model, path, np.zeros((1, 32, 32, 1), np.float32))
+    with pytest.raises(ValueError, match=r"`labels` must have shape \(1, 64, 64\)"):
+        export.parity_report(unet_model, path, np.zeros((1, CROP, CROP, 1), np.float32),
+                             labels=np.zeros((1, 32, 32)))

@@ -1,0 +1,142 @@
+"""`kerasseg.train` end to end on real MRI cases, with tiny models and few steps."""
+
+import csv
+import json
+import os
+
+import pytest
+
+import kerasseg
+from kerasseg.modelfile import load_model, read_info
+from tests.training.conftest import TINY_UNET
+
+FAST = dict(epochs=2, steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
+            augment="light")
+
+
+@pytest.fixture(scope="module")
+def run(tiny, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    return kerasseg.train(tiny, "unet", output_dir=output, **FAST)
+
+
+def test_run_folder_contents(run):
+    for name in ("best.keras", "last.keras", "history.csv", "run.json", "train.log"):
+        assert os.path.exists(os.path.join(run.output_dir, name)), name
+    assert os.path.isdir(os.path.join(run.output_dir, "logs"))
+    with open(os.path.join(run.output_dir, "history.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert {"loss", "dice", "val_loss", "val_dice", "learning_rate"} <= set(rows[0])
+    assert run.epochs_run == 2
+    assert run.best_val_dice == pytest.approx(max(float(r["val_dice"]) for r in rows))
+
+
+def test_run_json_records_split_by_case_and_settings(run, tiny):
+    with open(os.path.join(run.output_dir, "run.json")) as handle:
+        stored = json.load(handle)
+    train_ids, val_ids = stored["split"]["train"], stored["split"]["val"]
+    assert not set(train_ids) & set(val_ids)
+    assert sorted(train_ids + val_ids) == sorted(tiny.case_ids)
+    assert len(val_ids) == 1  # round(0.2 * 6)
+    assert stored["settings"]["epochs"] == 2
+    # Whole slices padded to the next multiple of the U-Net's stride (4 at depth 2).
+    shapes = [tiny[case_id].load().image.shape[1:3] for case_id in train_ids]
+    expected = [-(-max(s[axis] for s in shapes) // 4) * 4 for axis in (0, 1)]
+    assert stored["patch_size"] == expected
+
+
+def test_best_model_carries_what_inference_needs(run):
+    info = read_info(run.best_model)
+    assert info["class_names"] == ["background", "Anterior", "Posterior"]
+    assert info["preprocessing"]["normalization"]["method"] == "zscore"
+    assert info["model"] == "unet" and info["model_options"] == TINY_UNET
+    assert info["stride"] == 4 and info["channels"] == 1
+    model, _ = load_model(run.best_model)
+    assert model.output_shape == (None, None, None, 3)
+
+
+def test_final_evaluation_is_per_case_in_3d(run, tiny):
+    evaluation = run.evaluation
+    assert len(evaluation["cases"]) == 1
+    case = evaluation["cases"][0]
+    original = tiny[case["case_id"]].load()
+    assert case["shape"] == list(original.label.shape)
+    assert set(case["metrics"]) == {"Anterior", "Posterior"}
+    assert 0.0 <= evaluation["mean_foreground_dice"] <= 1.0
+
+
+def test_existing_run_needs_resume_or_overwrite(run, tiny):
+    with pytest.raises(ValueError, match="already holds a run.*resume=True"):
+        kerasseg.train(tiny, "unet", output_dir=run.output_dir, **FAST)
+
+
+def test_resume_of_a_finished_run_trains_nothing(run, tiny):
+    before = os.path.getmtime(os.path.join(run.output_dir, "last.keras"))
+    again = kerasseg.train(tiny, "unet", output_dir=run.output_dir, resume=True, **FAST)
+    assert again.epochs_run == 2 and len(again.history) == 2
+    assert os.path.getmtime(os.path.join(run.output_dir, "last.keras")) == before
+
+
+def test_resume_continues_to_the_same_epoch_count(tiny, tmp_path):
+    first = kerasseg.train(tiny, "unet", output_dir=tmp_path, **{**FAST, "epochs": 1},
+                           evaluate=False)
+    assert first.epochs_run == 1
+    # Same folder, more epochs requested, resume: the stored run (1 epoch) is complete.
+    done = kerasseg.train(tiny, "unet", output_dir=tmp_path, resume=True, **FAST)
+    assert done.epochs_run == 1
+    # Simulate a run stopped after epoch 1 of 2 by rewriting the stored epoch count.
+    with open(tmp_path / "run.json") as handle:
+        stored = json.load(handle)
+    stored["settings"]["epochs"] = 2
+    with open(tmp_path / "run.json", "w") as handle:
+        json.dump(stored, handle)
+    resumed = kerasseg.train(tiny, "unet", output_dir=tmp_path, resume=True, **FAST)
+    assert resumed.epochs_run == 2
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    # The optimizer continued: its step counter covers both epochs.
+    model, _ = load_model(tmp_path / "last.keras", compile=True)
+    assert int(model.optimizer.iterations.numpy()) == 2 * FAST["steps_per_epoch"]
+
+
+def test_early_stopping(tiny, tmp_path, monkeypatch):
+    from kerasseg.training import keeper
+
+    values = iter([0.5, 0.4, 0.3, 0.2, 0.1])
+    original = keeper.RunKeeper.on_epoch_end
+
+    def fake(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["val_dice"] = next(values)
+        return original(self, epoch, logs)
+
+    monkeypatch.setattr(keeper.RunKeeper, "on_epoch_end", fake)
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, early_stopping=2, evaluate=False,
+                            **{**FAST, "epochs": 5, "steps_per_epoch": 1})
+    assert result.epochs_run == 3  # best at 1, no improvement at 2 and 3
+    assert result.best_epoch == 1 and result.best_val_dice == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("epochs", 0, "`epochs` must be a positive int. Received: epochs=0"),
+    ("batch_size", -1, "`batch_size` must be a positive int"),
+    ("loss", "l1", "`loss` must be one of"),
+    ("schedule", "exp", "`schedule` must be one of"),
+    ("val_fraction", 1.5, "`val_fraction` must be in (0, 1)"),
+    ("patch_size", "big", "`patch_size` must be 'auto', a positive int or (height, width)"),
+    ("strategy", "horovod", "`strategy` must be one of"),
+])
+def test_invalid_settings(tiny, tmp_path, option, value, message):
+    with pytest.raises(ValueError) as info:
+        kerasseg.train(tiny, "unet", output_dir=tmp_path, **{**FAST, option: value})
+    assert message in str(info.value)
+
+
+def test_patch_not_multiple_of_stride(tiny, tmp_path):
+    with pytest.raises(ValueError, match="multiple of the model stride 4"):
+        kerasseg.train(tiny, "unet", output_dir=tmp_path, **{**FAST, "patch_size": 30})
+
+
+def test_unknown_model_name(tiny, tmp_path):
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        kerasseg.train(tiny, "segnet", output_dir=tmp_path, **FAST)
