@@ -72,6 +72,7 @@ def test_layout_config_files_and_model_card(unet_export):
         assert needle in card
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(unet_export):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):
@@ -102,6 +103,7 @@ def test_saved_model_cli_lists_signatures(unet_export):
 # ------------------------------------------------------------- parity with the model
 
 
+@pytest.mark.slow
 def test_reload_in_fresh_process_without_kerasseg(unet_model, unet_export, tmp_path):
     rng = np.random.RandomState(3)
     images = {f"b{n}": rng.normal(size=(n, CROP, CROP, 1)).astype(np.float32) for n in (1, 3)}
