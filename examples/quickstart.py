@@ -35,7 +35,8 @@ def main():
     from kerasseg import report
     from kerasseg.data import load_dataset
     from kerasseg.data.split import split_cases
-    from kerasseg.inference import Predictor, evaluate_model, representative_batches
+    from kerasseg.deploy import export_trained
+    from kerasseg.inference import Predictor, evaluate_model
     from kerasseg.sample import hippocampus_path
 
     output = os.path.abspath(args.output)
@@ -72,20 +73,16 @@ def main():
         title=f"{median}, slice {z}: prediction",
     )
 
-    export_dir = kerasseg.export.saved_model(
-        predictor.model, os.path.join(output, "export", "hippocampus_unet"), version=1,
-        normalization=predictor.info["preprocessing"]["normalization"],
-        resize_to=tuple(predictor.info["patch_size"]), overwrite=True,
+    exported = export_trained(
+        predictor, saved_model_dir=os.path.join(output, "export", "hippocampus_unet"),
+        tflite_path=os.path.join(output, "hippocampus_unet.tflite"), data=held_out,
+        overwrite=True,
     )
-    tflite_path = os.path.join(output, "hippocampus_unet.tflite")
-    kerasseg.export.tflite(predictor.model, tflite_path,
-                           input_size=tuple(predictor.info["patch_size"]))
-    images = np.concatenate(representative_batches(predictor.info, held_out, max_images=32))
-    parity = kerasseg.export.parity_report(predictor.model, tflite_path, images)
+    export_dir, tflite_path, parity = exported["saved_model"], exported["tflite"], exported["parity"]
 
     print("\n" + report.format_summary(evaluation))
     print(f"\nheld-out mean foreground Dice (per case, 3-D): {evaluation['mean_foreground_dice']:.3f}")
-    print(f"TFLite float32 vs Keras: argmax agreement {parity["argmax_agreement"]:.4%}")
+    print(f"TFLite float32 vs Keras: argmax agreement {parity['argmax_agreement']:.4%}")
     print("\noutputs:")
     for label, path in [("best model", result.best_model), ("SavedModel", export_dir),
                         ("TFLite", tflite_path), ("report", files.get("json")),

@@ -222,37 +222,22 @@ def _add_export(sub):
 
 
 def _export(args):
-    from kerasseg import export as exporter
-    from kerasseg.inference import load_any
+    from kerasseg.deploy import export_trained
 
     if not args.saved_model and not args.tflite:
         raise SystemExit("kerasseg export: give --saved-model DIR and/or --tflite FILE")
-    model, info = load_any(args.model)
-    normalization = (info.get("preprocessing") or {}).get("normalization")
-    patch = tuple(info.get("patch_size") or ()) or None
-    if args.saved_model:
-        path = exporter.saved_model(
-            model, args.saved_model, version=args.version, model_name=args.name,
-            normalization=normalization, resize_to=patch, overwrite=args.overwrite,
-        )
-        print(f"SavedModel written: {path}")
-    if args.tflite:
-        from kerasseg.inference import representative_batches
-
-        samples = None
-        if args.quantize == "int8" or args.data:
-            if not args.data:
-                raise SystemExit("kerasseg export: --quantize int8 needs --data for calibration")
-            samples = representative_batches(info, args.data)
-        exporter.tflite(model, args.tflite, quantize=args.quantize,
-                        representative_data=samples, input_size=patch)
-        print(f"TFLite written: {args.tflite} ({os.path.getsize(args.tflite) / 1e6:.2f} MB)")
-        if samples is not None:
-            images = [batch for batch in samples][:4]
-            import numpy as np
-
-            report = exporter.parity_report(model, args.tflite, np.concatenate(images))
-            print(report)
+    result = export_trained(
+        args.model, saved_model_dir=args.saved_model, version=args.version,
+        model_name=args.name, tflite_path=args.tflite, quantize=args.quantize,
+        data=args.data, overwrite=args.overwrite,
+    )
+    if result["saved_model"]:
+        print(f"SavedModel written: {result['saved_model']}")
+    if result["tflite"]:
+        size = os.path.getsize(result["tflite"]) / 1e6
+        print(f"TFLite written: {result['tflite']} ({args.quantize}, {size:.2f} MB)")
+    if result["parity"] is not None:
+        print(result["parity"])
     return 0
 
 

@@ -31,8 +31,20 @@ from kerasseg.data.io import (
 from kerasseg.data.sources import FORMATS
 from kerasseg.data.types import CaseData, Geometry
 
-_LAZY_MODULES = ("preprocess", "augment", "pipeline")
-_LAZY_NAMES = {"make_dataset": "pipeline"}
+_LAZY_MODULES = ("preprocess", "augment", "pipeline", "split")
+_LAZY_NAMES = {
+    "make_dataset": "pipeline",
+    "make_eval_dataset": "pipeline",
+    "make_preprocessing_spec": "pipeline",
+    "preprocess_case": "pipeline",
+    "prepare_case": "pipeline",
+    "prepare_cases": "pipeline",
+    "restore_prediction": "pipeline",
+    "PreparedCase": "pipeline",
+    "split_cases": "split",
+    "kfold": "split",
+    "Normalizer": "preprocess",
+}
 
 
 def __getattr__(name):

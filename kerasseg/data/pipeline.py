@@ -692,9 +692,15 @@ def make_dataset(
         aug_seed.set_shape((2,))
         return image, label, aug_seed
 
-    indices = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(samples_per_epoch)
-    randoms = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
-    dataset = tf.data.Dataset.zip((indices, randoms))
+    if repeat:
+        # Sample i is a pure function of (seed, i): the stream is the same however often or
+        # wherever (a tf.distribute strategy, a resumed run) the dataset is iterated.
+        dataset = tf.data.Dataset.counter().map(lambda i: (i, i))
+    else:
+        # A finite dataset draws new (seed-determined) samples on each pass.
+        indices = tf.data.Dataset.range(samples_per_epoch)
+        randoms = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((indices, randoms))
     if shard is not None:
         dataset = dataset.shard(*shard)
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls

@@ -7,13 +7,14 @@ def _shape(shape):
     return "[" + ", ".join("-1" if v == -1 else str(v) for v in shape) + "]"
 
 
-def model_card(metadata, versions, serving_base_path="/models"):
+def model_card(metadata, versions, serving_base_path="/models", folder=None):
     """Return the markdown model card of an export.
 
     Args:
         metadata: the dict stored in ``assets.extra/kerasseg_export.json``.
         versions: the versions present beside it.
         serving_base_path: the models' mount point in the serving container.
+        folder: the export folder's name on the host (default: the model name).
 
     Returns:
         Markdown text: signatures with dtypes and shapes, normalization, outputs and
@@ -23,6 +24,7 @@ def model_card(metadata, versions, serving_base_path="/models"):
         >>> text = model_card(read_export_metadata("exported/unet/1"), [1])
     """
     name = metadata["model_name"]
+    folder = folder or name
     rows = []
     for signature, spec in metadata["signatures"].items():
         for kind in ("inputs", "outputs"):
@@ -67,13 +69,16 @@ def model_card(metadata, versions, serving_base_path="/models"):
     lines += [
         "## Serve",
         "",
+        f"From the folder that holds `{folder}/`:",
+        "",
         "```shell",
         "docker run --rm -p 8500:8500 -p 8501:8501 \\",
-        f'  -v "$PWD/{name}:{serving_base_path.rstrip("/")}/{name}" \\',
+        f'  -v "$PWD/{folder}:{serving_base_path.rstrip("/")}/{name}" \\',
         "  tensorflow/serving \\",
         f"  --model_config_file={serving_base_path.rstrip('/')}/{name}/models.config \\",
         "  --enable_batching \\",
-        f"  --batching_parameters_file={serving_base_path.rstrip('/')}/{name}/batching_parameters.txt",
+        f"  --batching_parameters_file={serving_base_path.rstrip('/')}/{name}/"
+        "batching_parameters.txt",
         "```",
         "",
         "## Example requests",
@@ -84,8 +89,8 @@ def model_card(metadata, versions, serving_base_path="/models"):
     ]
     if has_bytes:
         lines += [
-            f"echo '{{\"signature_name\": \"serving_bytes\", \"instances\": "
-            f"[{{\"image_bytes\": {{\"b64\": \"'$(base64 -w0 image.png)'\"}}}}]}}' > request.json",
+            "printf '{\"signature_name\": \"serving_bytes\", \"instances\": "
+            "[{\"image_bytes\": {\"b64\": \"%s\"}}]}' \"$(base64 -w0 image.png)\" > request.json",
             f"curl -X POST -d @request.json http://localhost:8501/v1/models/{name}:predict",
         ]
     lines += [

@@ -50,29 +50,6 @@ METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
 DECODABLE_CHANNELS = (1, 3, 4)
 
 
-def _check_resize_to(resize_to, info):
-    if resize_to is None:
-        return None
-    if (not isinstance(resize_to, (tuple, list)) or len(resize_to) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in resize_to)):
-        raise ValueError(
-            "`resize_to` must be None or (height, width) positive ints. "
-            f"Received: resize_to={resize_to!r}"
-        )
-    resize_to = (int(resize_to[0]), int(resize_to[1]))
-    if not info.dynamic and resize_to != (info.height, info.width):
-        raise ValueError(
-            "`resize_to` must be None or the model's fixed size "
-            f"{(info.height, info.width)}. Received: resize_to={resize_to!r}"
-        )
-    if any(v % info.stride for v in resize_to):
-        raise ValueError(
-            f"`resize_to` must be multiples of the model's stride {info.stride}. "
-            f"Received: resize_to={resize_to!r}"
-        )
-    return resize_to
-
-
 def _check_normalization_channels(spec, channels):
     for key in ("mean", "std"):
         value = spec["params"].get(key)
@@ -90,7 +67,7 @@ def saved_model(
     *,
     model_name=None,
     normalization=None,
-    resize_to=None,
+    input_size=None,
     bytes_signature=None,
     output_activation="auto",
     stride=None,
@@ -106,14 +83,14 @@ def saved_model(
       input (already normalized as in training); outputs ``probabilities`` float32
       ``[batch, H, W, K]`` (softmax, or sigmoid when ``K == 1``) and ``mask`` int32
       ``[batch, H, W]`` (argmax, or ``probability > 0.5`` when ``K == 1``). A fixed-size
-      model takes exactly its size; a dynamic-size model takes any size (zero-padded at
-      the bottom and right to a multiple of its stride inside the graph, outputs cropped
-      back).
+      model (or one exported with ``input_size``) takes exactly its size; a dynamic-size
+      model takes any size (zero-padded at the bottom and right to a multiple of its
+      stride inside the graph, outputs cropped back).
     * ``serving_bytes``: input ``image_bytes`` string ``[batch]`` of PNG or JPEG files
       (REST clients send ``{"b64": ...}``); each image is decoded to its stored
-      intensities (8- or 16-bit), resized bilinearly to the model's size (``resize_to``,
-      or the model's fixed size; a dynamic-size model otherwise keeps the image size),
-      normalized as described by ``normalization`` (constants stored in the graph), and
+      intensities (8- or 16-bit), resized bilinearly to the model's fixed size (a
+      dynamic-size model keeps the image size and pads it to its stride), normalized
+      as described by ``normalization`` (constants stored in the graph), and
       segmented; outputs ``mask`` int32 ``[batch, H_max, W_max]`` brought back to each
       image's original size (nearest neighbour), padded with ``-1`` to the largest image
       of the batch when sizes differ, and ``image_size`` int32 ``[batch, 2]`` (each
@@ -137,8 +114,10 @@ def saved_model(
             ``serving_bytes``; ``None`` means stored intensities as float32. See
             :mod:`kerasseg.export.normalization` for the dict format (it accepts
             ``Normalizer.to_dict()`` from :mod:`kerasseg.data.preprocess`).
-        resize_to: ``(height, width)`` that ``serving_bytes`` resizes images to, for
-            dynamic-size models trained at one size; ``None`` for the model's own size.
+        input_size: ``(height, width)``, multiples of the stride, to export a
+            dynamic-size model at one fixed size (both signatures then behave as for a
+            fixed-size model); needed for models that cannot be traced with unknown
+            sizes. ``None`` keeps the model's own input size.
         bytes_signature: ``True`` to require ``serving_bytes``, ``False`` to leave it
             out, ``None`` (default) to add it when the channel count is 1, 3 or 4.
         output_activation: ``"auto"`` (detect a final softmax/sigmoid layer), ``"logits"``,
@@ -178,9 +157,9 @@ def saved_model(
             f"such as '/models'. Received: serving_base_path={serving_base_path!r}"
         )
     spec = normalization_spec(normalization)
-    info = model_info(model, output_activation=output_activation, stride=stride)
+    info = model_info(model, output_activation=output_activation, stride=stride,
+                      input_size=input_size)
     _check_normalization_channels(spec, info.channels)
-    resize_to = _check_resize_to(resize_to, info)
     decodable = info.channels in DECODABLE_CHANNELS
     if bytes_signature and not decodable:
         raise ValueError(
@@ -195,19 +174,21 @@ def saved_model(
             "another version."
         )
 
+    try:
+        signatures = _trace(model, info, spec, with_bytes)
+    except TypeError as error:  # includes OperatorNotAllowedInGraphError
+        if not info.dynamic:
+            raise
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "Exception encountered" in line),
+                      lines[-1] if lines else "")
+        raise ValueError(
+            f"Model {model.name!r} cannot be traced with unknown height and width "
+            f"({type(error).__name__}: {reason}). Export it at a fixed size with "
+            f"input_size=(height, width), multiples of its stride {info.stride}."
+        ) from error
     # A bare tf.Module holding the two functions and the tf.Variables they read: the
     # SavedModel then holds graphs and weights only, loadable without Keras or kerasseg.
-    signatures = {
-        TENSOR_SIGNATURE: tf.function(
-            make_tensor_fn(model, info), input_signature=[tensor_signature_spec(info)],
-            autograph=False,
-        ).get_concrete_function()
-    }
-    if with_bytes:
-        signatures[BYTES_SIGNATURE] = tf.function(
-            make_bytes_fn(model, info, spec, resize_to),
-            input_signature=[bytes_signature_spec()], autograph=False,
-        ).get_concrete_function()
     module = tf.Module()
     module.model_variables = function_variables(signatures.values())
 
@@ -218,12 +199,12 @@ def saved_model(
         "architecture": model.name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "input_size": None if info.dynamic else [info.height, info.width],
+        "dynamic_size": info.dynamic,
         "channels": info.channels,
         "num_classes": info.num_classes,
         "activation": info.activation,
-        "stride": info.stride,
+        "stride": info.stride if info.dynamic else None,
         "normalization": spec,
-        "resize_to": list(resize_to) if resize_to else None,
         "mask_pad_value": MASK_PAD_VALUE,
         "signatures": _signature_table(info, with_bytes),
     }
@@ -244,8 +225,23 @@ def saved_model(
     if batching:
         write_batching_config(os.path.join(export_dir, "batching_parameters.txt"))
     atomic_write_text(os.path.join(export_dir, "MODEL_CARD.md"),
-                      _card.model_card(metadata, versions, serving_base_path))
+                      _card.model_card(metadata, versions, serving_base_path,
+                                       folder=os.path.basename(os.path.abspath(export_dir))))
     return target
+
+
+def _trace(model, info, spec, with_bytes):
+    """Trace the serving functions into concrete functions, by signature name."""
+    signatures = {
+        TENSOR_SIGNATURE: tf.function(
+            make_tensor_fn(model, info), input_signature=[tensor_signature_spec(info)],
+        ).get_concrete_function()
+    }
+    if with_bytes:
+        signatures[BYTES_SIGNATURE] = tf.function(
+            make_bytes_fn(model, info, spec), input_signature=[bytes_signature_spec()],
+        ).get_concrete_function()
+    return signatures
 
 
 def _signature_table(info, with_bytes):

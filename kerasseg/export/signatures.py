@@ -115,7 +115,17 @@ def infer_stride(model, channels, sizes=(256, 512)):
     return stride
 
 
-def model_info(model, output_activation="auto", stride=None):
+def _check_size(input_size):
+    if (not isinstance(input_size, (tuple, list)) or len(input_size) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in input_size)):
+        raise ValueError(
+            "`input_size` must be None or (height, width) positive ints. "
+            f"Received: input_size={input_size!r}"
+        )
+    return int(input_size[0]), int(input_size[1])
+
+
+def model_info(model, output_activation="auto", stride=None, input_size=None):
     """Describe ``model`` for export, checking that it is a 2-D segmentation model.
 
     Args:
@@ -124,13 +134,20 @@ def model_info(model, output_activation="auto", stride=None):
             outputs probabilities; otherwise logits), ``"logits"``, ``"softmax"`` or
             ``"sigmoid"`` (the model already applies it).
         stride: the model's total stride, or ``None`` to infer it for dynamic sizes.
+        input_size: ``(height, width)`` to export a dynamic-size model at one fixed size
+            (multiples of the stride); ``None`` keeps the model's own size. For a
+            fixed-size model it must be ``None`` or that size.
 
     Returns:
-        A :class:`ModelInfo`.
+        A :class:`ModelInfo` (``stride`` is 1 for fixed sizes, where it is not used).
 
     Raises:
         ValueError: for a model that is not 2-D segmentation-shaped, an unknown
-            ``output_activation`` or a non-positive ``stride``.
+            ``output_activation``, a non-positive ``stride`` or an invalid ``input_size``.
+
+    Example:
+        >>> model_info(kerasseg.build("unet", input_shape=(64, 64, 1))).num_classes
+        2
     """
     if output_activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(
@@ -173,11 +190,28 @@ def model_info(model, output_activation="auto", stride=None):
             f"Received: output_activation={output_activation!r} with the model ending in "
             f"{ending!r}"
         )
-    height, width = in_shape[1], in_shape[2]
-    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int) or stride < 1):
+    if stride is not None and (
+            isinstance(stride, bool) or not isinstance(stride, int) or stride < 1):
         raise ValueError(f"`stride` must be a positive int or None. Received: stride={stride!r}")
-    if stride is None:
-        stride = infer_stride(model, int(in_shape[-1])) if height is None or width is None else 1
+    height, width = in_shape[1], in_shape[2]
+    dynamic = height is None or width is None
+    if input_size is not None:
+        size = _check_size(input_size)
+        if not dynamic and size != (height, width):
+            raise ValueError(
+                f"`input_size` must be None or the model's fixed size {(height, width)}. "
+                f"Received: input_size={input_size!r}"
+            )
+    if dynamic and stride is None:
+        stride = infer_stride(model, int(in_shape[-1]))
+    if dynamic and input_size is not None:
+        if any(v % stride for v in size) or any(
+                fixed is not None and fixed != v for fixed, v in zip((height, width), size)):
+            raise ValueError(
+                f"`input_size` must be multiples of the model's stride {stride} (and match "
+                f"its fixed dimension, if any). Received: input_size={input_size!r}"
+            )
+        height, width = size
     return ModelInfo(
         height=None if height is None else int(height),
         width=None if width is None else int(width),
@@ -185,7 +219,7 @@ def model_info(model, output_activation="auto", stride=None):
         num_classes=num_classes,
         activation=activation,
         outputs_probabilities=outputs_probabilities,
-        stride=stride,
+        stride=stride or 1,
     )
 
 
@@ -205,7 +239,6 @@ def function_variables(concrete_functions):
                 seen.add(id(variable))
                 out.append(variable)
     return out
-
 
 
 def probabilities_and_mask(model, info, x):
@@ -248,9 +281,9 @@ def tensor_signature_spec(info):
 def make_tensor_fn(model, info):
     """Return the body of ``serving_default``: ``image`` -> probabilities and mask.
 
-    Fixed-size models take exactly their size. Dynamic-size models take any size: the
-    batch is zero-padded at the bottom and right to a multiple of the stride, and the
-    outputs are cropped back to the input size.
+    Fixed sizes (the model's, or the ``input_size`` it is exported at) are taken exactly.
+    Dynamic-size models take any size: the batch is zero-padded at the bottom and right to
+    a multiple of the stride, and the outputs are cropped back to the input size.
     """
     expected = [None, info.height, info.width, info.channels]
 
@@ -296,7 +329,10 @@ def _decode(encoded, channels):
         name="image_bytes_must_be_png_or_jpeg",
     )
     with tf.control_dependencies([check_format]):
-        bit_depth = tf.strings.substr(encoded, 24, 1)
+        # Byte 24 of a PNG is the bit depth in its IHDR header.
+        bit_depth = tf.cond(tf.strings.length(encoded) > 24,
+                            lambda: tf.strings.substr(encoded, 24, 1),
+                            lambda: tf.constant(b""))
     sixteen_bit = tf.logical_and(is_png, tf.equal(bit_depth, b"\x10"))
     image = tf.cond(
         sixteen_bit,
@@ -323,31 +359,28 @@ def _decode(encoded, channels):
     return image
 
 
-def make_bytes_fn(model, info, normalization=None, resize_to=None):
+def make_bytes_fn(model, info, normalization=None):
     """Return the body of ``serving_bytes``: encoded images -> masks at their own size.
 
     Each image is decoded to its stored intensities, resized bilinearly to the model's
-    size (``resize_to`` or the model's fixed size; dynamic-size models without
-    ``resize_to`` keep the image's size), normalized per image as in training, and
-    batched. Dynamic sizes are zero-padded to a multiple of the stride. The mask is
-    brought back to each image's original size (nearest neighbour, TF's half-pixel
-    convention) and, when the images of one batch differ in size, padded at the bottom
-    and right with ``-1`` to the largest; ``image_size`` gives each image's size.
+    fixed size (a dynamic-size model keeps the image's size), normalized per image as in
+    training, and batched; dynamic sizes are zero-padded to a multiple of the stride. The
+    mask is brought back to each image's original size (nearest neighbour, TF's
+    half-pixel convention) and, when the images of one batch differ in size, padded at
+    the bottom and right with ``-1`` to the largest; ``image_size`` gives each image's
+    size.
 
     Args:
         model: the Keras model.
         info: its :class:`ModelInfo`.
         normalization: a normalization description (see
             :mod:`kerasseg.export.normalization`).
-        resize_to: ``(height, width)`` to resize to, or ``None``.
 
     Returns:
         A function ``serve(image_bytes) -> {"mask", "image_size"}``.
     """
     spec = normalization_spec(normalization)
-    target = tuple(resize_to) if resize_to is not None else (
-        None if info.dynamic else (info.height, info.width)
-    )
+    target = None if info.dynamic else (info.height, info.width)
     channels = info.channels
 
     def prepare(encoded):
@@ -390,7 +423,8 @@ def make_bytes_fn(model, info, normalization=None, resize_to=None):
         if target is None:
             batch = images.to_tensor(default_value=0.0)
         else:
-            batch = images.to_tensor(default_value=0.0, shape=[None, target[0], target[1], channels])
+            batch = images.to_tensor(default_value=0.0,
+                                     shape=[None, target[0], target[1], channels])
         batch.set_shape([None, None, None, channels])
         max_size = tf.reduce_max(tf.concat([sizes, tf.zeros([1, 2], tf.int32)], 0), axis=0)
         if target is None:

@@ -38,35 +38,6 @@ QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 DEFAULT_CALIBRATION_IMAGES = 100
 
 
-def _check_input_size(input_size, info):
-    if info.dynamic:
-        if input_size is None:
-            raise ValueError(
-                "`input_size` must be given as (height, width) for a model with dynamic "
-                "height/width: a .tflite file has a fixed size. Received: input_size=None"
-            )
-    elif input_size is None:
-        return info.height, info.width
-    if (not isinstance(input_size, (tuple, list)) or len(input_size) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in input_size)):
-        raise ValueError(
-            "`input_size` must be (height, width) positive ints. "
-            f"Received: input_size={input_size!r}"
-        )
-    size = (int(input_size[0]), int(input_size[1]))
-    if not info.dynamic and size != (info.height, info.width):
-        raise ValueError(
-            f"`input_size` must be None or the model's size {(info.height, info.width)}. "
-            f"Received: input_size={input_size!r}"
-        )
-    if any(v % info.stride for v in size):
-        raise ValueError(
-            f"`input_size` must be multiples of the model's stride {info.stride}. "
-            f"Received: input_size={input_size!r}"
-        )
-    return size
-
-
 def calibration_images(representative_data, shape, limit=DEFAULT_CALIBRATION_IMAGES):
     """Collect up to ``limit`` float32 images ``(1, H, W, C)`` from ``representative_data``.
 
@@ -166,8 +137,13 @@ def tflite(
         )
     if int8_io not in (True, False):
         raise ValueError(f"`int8_io` must be one of [True, False]. Received: int8_io={int8_io!r}")
-    info = model_info(model, output_activation=output_activation)
-    height, width = _check_input_size(input_size, info)
+    info = model_info(model, output_activation=output_activation, input_size=input_size)
+    if info.dynamic:
+        raise ValueError(
+            "`input_size` must be given as (height, width) for a model with dynamic "
+            "height/width: a .tflite file has a fixed size. Received: input_size=None"
+        )
+    height, width = info.height, info.width
     shape = (height, width, info.channels)
     samples = None
     if quantize == "int8":

@@ -4,6 +4,6 @@ from kerasseg.models.build import build
 from kerasseg.models.registry import builder_options, list_models, register_model, total_stride
 
 # Importing the family modules registers them.
-from kerasseg.models import fcn, unet  # noqa: F401,E402
+from kerasseg.models import deeplab, fcn, unet  # noqa: F401,E402
 
 __all__ = ["build", "list_models", "register_model", "builder_options", "total_stride"]

@@ -26,7 +26,7 @@ def _check_input_shape(input_shape):
     return tuple(input_shape)
 
 
-def build(name, *, input_shape=(None, None, 1), num_classes=2, weights=None, **options):
+def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, **options):
     """Build a segmentation model by family name.
 
     Args:

@@ -66,8 +66,8 @@ class SpatialBroadcast(layers.Layer):
 
     Example:
         >>> pooled = keras.ops.ones((2, 1, 1, 8))
-        >>> SpatialBroadcast()([pooled, keras.ops.zeros((2, 4, 6, 3))]).shape
-        TensorShape([2, 4, 6, 8])
+        >>> tuple(SpatialBroadcast()([pooled, keras.ops.zeros((2, 4, 6, 3))]).shape)
+        (2, 4, 6, 8)
     """
 
     def call(self, inputs):
@@ -171,7 +171,7 @@ def decoder(x, low_level, factor, low_level_filters, filters, normalization, nam
     return conv_block(x, filters, f"{name}_conv2", normalization=normalization)
 
 
-@register_model("deeplab", aliases=("deeplabv3plus",))
+@register_model("deeplab", aliases=("deeplabv3plus",), stride=lambda output_stride, **_: output_stride)
 def build_deeplab(
     input_shape,
     num_classes,
@@ -201,7 +201,10 @@ def build_deeplab(
         backbone_weights: ``None`` (random initialization) or ``"imagenet"`` (ResNet50 and
             MobileNetV2 only; downloaded once; with a channel count other than 3 the
             first convolution is adapted, see
-            :func:`kerasseg.models.backbones.adapt_input_kernel`).
+            :func:`kerasseg.models.backbones.adapt_input_kernel`). The model does not
+            include ImageNet input preprocessing: feed images scaled as
+            ``keras.applications.resnet50.preprocess_input`` or
+            ``keras.applications.mobilenet_v2.preprocess_input`` expect, or fine-tune.
         output_stride: 16 or 8, the stride of the features the ASPP sees.
         atrous_rates: rates of the 3x3 ASPP branches; ``None`` for the backbone's default
             (module docstring), doubled at output stride 8.

@@ -103,7 +103,8 @@ class GrpcClient:
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"`timeout` must be a positive number. Received: timeout={timeout!r}")
         self.address = f"{host}:{int(port)}"
-        self.model_name, self.version, self.label, self.timeout = model_name, version, label, timeout
+        self.model_name, self.version, self.label = model_name, version, label
+        self.timeout = timeout
         self._channel = grpc.insecure_channel(self.address, options=[
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),

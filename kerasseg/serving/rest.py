@@ -154,7 +154,8 @@ class RestClient:
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"`timeout` must be a positive number. Received: timeout={timeout!r}")
         if scheme not in ("http", "https"):
-            raise ValueError(f"`scheme` must be one of ['http', 'https']. Received: scheme={scheme!r}")
+            raise ValueError(
+                f"`scheme` must be one of ['http', 'https']. Received: scheme={scheme!r}")
         self.host, self.port, self.model_name = host, int(port), model_name
         self.version, self.label, self.timeout, self.scheme = version, label, timeout, scheme
 

@@ -44,7 +44,8 @@ def test_layout_config_files_and_model_card(unet_export):
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.isdir(os.path.join(version_dir, "variables"))
 
-    from tensorflow_serving.config import model_server_config_pb2
+    model_server_config_pb2 = pytest.importorskip(
+        "tensorflow_serving.config.model_server_config_pb2")
 
     config = text_format.Parse((root / "models.config").read_text(),
                                model_server_config_pb2.ModelServerConfig())
@@ -67,7 +68,8 @@ def test_layout_config_files_and_model_card(unet_export):
 
     card = (root / "MODEL_CARD.md").read_text()
     for needle in ("serving_default", "serving_bytes", "`image_bytes`", "`probabilities`",
-                   "[-1, 64, 64, 1]", "docker run", "--model_config_file=/models/unet/models.config",
+                   "[-1, 64, 64, 1]", "docker run",
+                   "--model_config_file=/models/unet/models.config",
                    "/v1/models/unet:predict", '"b64"'):
         assert needle in card
 
@@ -269,6 +271,7 @@ def test_tf2_call_rejects_wrong_shape_with_expected_shape(loaded):
         (b"not an image at all", "`image_bytes` must hold PNG or JPEG files"),
         (b"", "`image_bytes` must hold PNG or JPEG files"),
         ("truncated", "PNG"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG"),
         ("rgb", "the model takes images with 1 channel(s)"),
     ],
 )
@@ -330,7 +333,8 @@ def test_versions_overwrite_and_atomic_failure(unet_model, tmp_path, monkeypatch
         ({"normalization": {"method": "robust"}}, "`normalization['method']` must be one of"),
         ({"normalization": {"method": "fixed", "mean": [1, 2], "std": 1}},
          "`mean` must be one number or one per channel (1)"),
-        ({"resize_to": (32, 32)}, "`resize_to` must be None or the model's fixed size (64, 64)"),
+        ({"input_size": (32, 32)}, "`input_size` must be None or the model's fixed size (64, 64)"),
+        ({"input_size": (32,)}, "`input_size` must be None or (height, width) positive ints"),
         ({"bytes_signature": "yes"}, "`bytes_signature` must be one of [None, True, False]"),
         ({"output_activation": "relu"}, "`output_activation` must be one of"),
         ({"serving_base_path": "models"}, "`serving_base_path` must be an absolute path"),
@@ -352,7 +356,8 @@ def test_bytes_signature_needs_decodable_channels(tmp_path):
 
 
 def test_model_config_for_several_models_and_labels(tmp_path):
-    from tensorflow_serving.config import model_server_config_pb2
+    model_server_config_pb2 = pytest.importorskip(
+        "tensorflow_serving.config.model_server_config_pb2")
 
     path = export.write_model_config(tmp_path / "models.config", [
         export.ModelEntry("unet", versions=[2, 1], labels={"stable": 1, "canary": 2}),
@@ -392,3 +397,21 @@ def test_batching_config_values(tmp_path):
     with pytest.raises(ValueError, match="`allowed_batch_sizes` must be increasing"):
         export.write_batching_config(tmp_path / "b.txt", max_batch_size=8,
                                      allowed_batch_sizes=[4, 2])
+
+
+def test_untraceable_dynamic_model_asks_for_input_size(tmp_path):
+    model = build_small("deeplab", input_shape=(None, None, 1), num_classes=2)
+    try:
+        version_dir = export.saved_model(model, tmp_path / "deeplab")
+    except ValueError as error:
+        # Keras' bilinear UpSampling2D needs static sizes inside a tf.function.
+        assert "cannot be traced with unknown height and width" in str(error)
+        assert "input_size=(height, width), multiples of its stride 16" in str(error)
+        assert not (tmp_path / "deeplab").exists()
+        version_dir = export.saved_model(model, tmp_path / "deeplab", input_size=(64, 96))
+        meta = export.read_export_metadata(version_dir)
+        assert meta["input_size"] == [64, 96] and meta["dynamic_size"] is False
+    images = np.random.RandomState(6).normal(size=(1, 64, 96, 1)).astype(np.float32)
+    out = tf.saved_model.load(version_dir).signatures["serving_default"](image=tf.constant(images))
+    expected = softmax(np.asarray(model(images, training=False)))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)

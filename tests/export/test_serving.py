@@ -191,3 +191,66 @@ def test_grpc_errors_are_clear(grpc_port):
             with pytest.raises(ServingTimeoutError, match=r"within timeout=0\.5 s") as info:
                 client.predict(np.zeros((1, CROP, CROP, 1), np.float32))
             assert info.value.status == "DEADLINE_EXCEEDED"
+
+
+# ------------------------------------------------------ the deployment folder export/
+
+
+def _load_script(name):
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "export", "clients", name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_clients_round_trip(rest, grpc_port, servable, images, tmp_path):
+    import tensorflow as tf
+
+    paths = []
+    for index, image in enumerate(images):
+        path = tmp_path / f"slice{index}.png"
+        path.write_bytes(png(image))
+        paths.append(str(path))
+    expected = [servable.run("serving_bytes", {"image_bytes": np.array([png(i)], object)})
+                ["mask"][0] for i in images]
+
+    rest_script = _load_script("rest_predict.py")
+    masks = rest_script.predict(f"127.0.0.1:{rest.port}", "unet", paths, version=1)
+    for mask, want in zip(masks, expected):
+        np.testing.assert_array_equal(np.array(mask), want)
+    rest_script.write_png(tmp_path / "m.png", masks[0])
+    decoded = tf.io.decode_png(tf.io.read_file(str(tmp_path / "m.png"))).numpy()[..., 0]
+    np.testing.assert_array_equal(decoded, expected[0])
+
+    grpc_script = _load_script("grpc_predict.py")
+    masks = grpc_script.predict(f"127.0.0.1:{grpc_port}", "unet", paths)
+    for mask, want in zip(masks, expected):
+        np.testing.assert_array_equal(mask, want)
+
+
+def test_config_templates_parse():
+    import os
+
+    from google.protobuf import text_format
+    model_server_config_pb2 = pytest.importorskip(
+        "tensorflow_serving.config.model_server_config_pb2")
+
+    folder = os.path.join(os.path.dirname(__file__), "..", "..", "export")
+    with open(os.path.join(folder, "models.config")) as handle:
+        config = text_format.Parse(handle.read(), model_server_config_pb2.ModelServerConfig())
+    names = [c.name for c in config.model_config_list.config]
+    assert names == ["unet", "fcn8s"]
+    assert dict(config.model_config_list.config[0].version_labels) == {"stable": 1, "canary": 2}
+    with open(os.path.join(folder, "batching_parameters.txt")) as handle:
+        lines = [line for line in handle.read().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "max_batch_size { value: 16 }"
+    with open(os.path.join(folder, "README.md")) as handle:
+        guide = handle.read()
+    for flag in ("-p 8500:8500 -p 8501:8501", "--model_config_file=/models/models.config",
+                 "--enable_batching", "--batching_parameters_file=/models/batching_parameters.txt",
+                 "/v1/models/unet/metadata", '"b64"'):
+        assert flag in guide

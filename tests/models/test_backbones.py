@@ -115,7 +115,8 @@ def test_adapt_input_kernel_by_hand():
     np.testing.assert_allclose(
         applications.adapt_input_kernel(kernel, 2)[0, 0], [[2.0, 2.5], [2.0, 2.5]]
     )
-    with pytest.raises(ValueError, match=r"`channels` must be a positive int. Received: channels=0"):
+    with pytest.raises(ValueError, match=r"`channels` must be a positive int. Received: "
+                                         r"channels=0"):
         applications.adapt_input_kernel(kernel, 0)
 
 

@@ -44,3 +44,17 @@ def test_missing_weights_file(tmp_path):
 def test_duplicate_registration_is_rejected():
     with pytest.raises(ValueError, match="already registered"):
         registry.register_model("unet")(lambda input_shape, num_classes: None)
+
+
+def test_family_name_option_passes_through_build():
+    for family in kerasseg.list_models():
+        model = kerasseg.build(family, input_shape=(64, 64, 1), name=f"my_{family}")
+        assert model.name == f"my_{family}"
+
+
+def test_total_stride_per_family():
+    assert registry.total_stride("unet") == 16
+    assert registry.total_stride("unet", depth=3) == 8
+    assert registry.total_stride("fcn8s") == 32
+    assert registry.total_stride("deeplab") == 16
+    assert registry.total_stride("deeplabv3plus", output_stride=8) == 8

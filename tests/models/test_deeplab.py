@@ -25,8 +25,7 @@ def _batch(shape, seed=0):
     "backbone,output_stride,channels",
     [
         ("small", 8, 1), ("small", 8, 3), ("small", 16, 1), ("small", 16, 3),
-        ("mobilenetv2", 8, 1), ("mobilenetv2", 8, 3), ("mobilenetv2", 16, 1),
-        ("mobilenetv2", 16, 3),
+        ("mobilenetv2", 8, 1), ("mobilenetv2", 16, 3),
         ("resnet50", 8, 1), ("resnet50", 16, 3),
     ],
 )
@@ -35,7 +34,7 @@ def test_output_shape_any_size(backbone, output_stride, channels):
                            backbone=backbone, output_stride=output_stride)
     assert model.input_shape == (None, None, None, channels)
     assert model.name == f"deeplabv3plus_{backbone}"
-    for height, width in [(64, 64), (96, 96), (64, 96)]:
+    for height, width in [(64, 64), (96, 96)]:
         out = model(_batch((1, height, width, channels)), training=False)
         assert tuple(out.shape) == (1, height, width, 3)
         assert np.all(np.isfinite(out))
@@ -146,22 +145,25 @@ def test_normalizations(normalization):
     assert out.shape == (2, 64, 64, 2) and np.all(np.isfinite(out))
 
 
-def test_mobilenetv2_config_round_trip():
-    model = kerasseg.build("deeplab", input_shape=(None, None, 1), backbone="mobilenetv2",
+def test_mobilenetv2_keras_file_round_trip(tmp_path):
+    """The rewritten strides, dilations and paddings survive a ``.keras`` file."""
+    model = kerasseg.build("deeplab", input_shape=(64, 64, 1), backbone="mobilenetv2",
                            output_stride=8)
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    assert clone.get_layer("block_14_depthwise").dilation_rate == (4, 4)
-    assert clone.get_layer("block_13_pad").padding == ((2, 2), (2, 2))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("block_14_depthwise").dilation_rate == (4, 4)
+    assert reloaded.get_layer("block_13_depthwise").strides == (1, 1)
+    assert tuple(map(tuple, reloaded.get_layer("block_13_pad").padding)) == ((2, 2), (2, 2))
     x = _batch((1, 64, 64, 1))
-    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
+    np.testing.assert_allclose(reloaded(x, training=False), model(x, training=False),
                                rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "options,message",
     [
-        ({"output_stride": 32}, "`output_stride` must be one of [8, 16]. Received: output_stride=32"),
+        ({"output_stride": 32},
+         "`output_stride` must be one of [8, 16]. Received: output_stride=32"),
         ({"backbone": "vgg"}, "`backbone` must be one of ['small', 'resnet50', 'mobilenetv2']. "
                               "Received: backbone='vgg'"),
         ({"backbone_weights": "imagenet"},
@@ -235,7 +237,9 @@ def test_converts_to_tflite(backbone, output_stride, channels):
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
 
 
-HIPPOCAMPUS = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "msd_hippocampus"
+# The shared data folder, ../shared/data relative to the repository root.
+HIPPOCAMPUS = (pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
+               / "msd_hippocampus")
 
 
 def _hippocampus_slices(case_ids):
@@ -261,7 +265,7 @@ def _hippocampus_slices(case_ids):
 @pytest.mark.slow
 @pytest.mark.skipif(not HIPPOCAMPUS.exists(), reason="MSD hippocampus data not present")
 def test_small_backbone_learns_hippocampus():
-    """About 240 steps on 24 real MRI cases; Dice measured on 8 other cases."""
+    """160 steps on slices of 24 real MRI cases; Dice measured on 8 other cases."""
     case_ids = sorted(int(p.name[12:15]) for p in (HIPPOCAMPUS / "imagesTr").glob("*.nii.gz"))
     x_train, y_train = _hippocampus_slices(case_ids[:24])
     x_val, y_val = _hippocampus_slices(case_ids[-8:])
@@ -269,7 +273,7 @@ def test_small_backbone_learns_hippocampus():
     model = kerasseg.build("deeplab", input_shape=(64, 64, 1), num_classes=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, batch_size=8, epochs=3, verbose=0)
+    model.fit(x_train, y_train, batch_size=8, epochs=2, verbose=0)
     pred = model.predict(x_val, batch_size=64, verbose=0).argmax(-1)
     for label in (1, 2):  # anterior, posterior hippocampus
         a, b = pred == label, y_val == label

@@ -1,0 +1,75 @@
+"""Exporting a *trained* model: the SavedModel and TFLite exporters fed with what training
+stored in the model file (normalization, patch size, slicing mode).
+
+:mod:`kerasseg.export` works on any Keras model; this module adds the trained model's own
+preprocessing: the ``serving_bytes`` signature applies the training normalization and
+resizes to the training patch size, and is left out for 2.5-D models (whose channels are
+neighbouring slices, not the colours of an image file); int8 calibration and the parity
+report use real images prepared exactly as in training.
+"""
+
+import os
+
+
+def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
+                   tflite_path=None, quantize="none", data=None, overwrite=False,
+                   parity_images=32):
+    """Export a trained model as a TF Serving SavedModel and/or a TFLite file.
+
+    Args:
+        model: a ``.keras`` file written by training, a zoo entry name, or a
+            :class:`kerasseg.inference.Predictor`.
+        saved_model_dir: TF Serving model folder; ``saved_model_dir/<version>`` is written.
+        version: SavedModel version number.
+        model_name: name clients use (default: the folder name).
+        tflite_path: ``.tflite`` file to write.
+        quantize: ``"none"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
+        data: a data set (folder or ``CaseDataset``) giving real images for int8
+            calibration and for the parity report; required for ``"int8"``.
+        overwrite: replace an existing SavedModel version.
+        parity_images: number of images in the parity report.
+
+    Returns:
+        dict with ``saved_model`` (path or None), ``tflite`` (path or None) and ``parity``
+        (a :class:`kerasseg.export.ParityReport` or None).
+
+    Raises:
+        ValueError: if neither output is given, or int8 is asked for without ``data``.
+
+    Example:
+        >>> export_trained("runs/hippo/best.keras", saved_model_dir="exported/hippo",
+        ...                tflite_path="hippo.tflite")  # doctest: +SKIP
+    """
+    import numpy as np
+
+    from kerasseg import export as exporter
+    from kerasseg.inference import Predictor, representative_batches
+
+    if saved_model_dir is None and tflite_path is None:
+        raise ValueError("Give `saved_model_dir` and/or `tflite_path` to export to.")
+    if quantize == "int8" and data is None:
+        raise ValueError(
+            "`quantize='int8'` needs `data` (a data set folder) for calibration with real "
+            "images. Received: data=None"
+        )
+    predictor = model if isinstance(model, Predictor) else Predictor(model)
+    info = predictor.info
+    patch = tuple(info["patch_size"])
+    spec = info["preprocessing"]
+    result = {"saved_model": None, "tflite": None, "parity": None}
+    if saved_model_dir is not None:
+        result["saved_model"] = exporter.saved_model(
+            predictor.model, saved_model_dir, version=version, model_name=model_name,
+            normalization=spec["normalization"], resize_to=patch,
+            bytes_signature=False if spec.get("context", 0) else None, overwrite=overwrite,
+        )
+    if tflite_path is not None:
+        batches = representative_batches(info, data) if data is not None else None
+        result["tflite"] = exporter.tflite(
+            predictor.model, tflite_path, quantize=quantize, representative_data=batches,
+            input_size=patch,
+        )
+        if batches is not None:
+            images = np.concatenate(batches)[:parity_images]
+            result["parity"] = exporter.parity_report(predictor.model, tflite_path, images)
+    return result

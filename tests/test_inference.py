@@ -1,0 +1,97 @@
+"""Inference: tiling with overlap blending, flip TTA, padding to the stride, 3-D restore."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasseg.data.pipeline import make_preprocessing_spec
+from kerasseg.data.types import CaseData, Geometry
+from kerasseg.inference import Predictor, _tile_starts
+
+
+def _pixelwise_model(channels=1, classes=2):
+    """A 1x1-convolution model: each pixel's output depends on that pixel only."""
+    inputs = keras.Input((None, None, channels))
+    layer = keras.layers.Conv2D(classes, 1)
+    model = keras.Model(inputs, layer(inputs))
+    weights = np.zeros((1, 1, channels, classes), "float32")
+    weights[0, 0, 0, 1] = 4.0  # class 1 logit grows with intensity
+    layer.set_weights([weights, np.array([0.0, -2.0], "float32")])
+    return model
+
+
+def _info(patch, stride=4, spec=None):
+    return {"preprocessing": spec or make_preprocessing_spec(normalization="none"),
+            "patch_size": list(patch), "stride": stride, "num_classes": 2}
+
+
+def test_tile_starts_cover_the_image():
+    assert _tile_starts(100, 64, 0.5) == [0, 32, 36]
+    assert _tile_starts(64, 64, 0.5) == [0]
+    starts = _tile_starts(513, 128, 0.25)
+    assert starts[0] == 0 and starts[-1] == 513 - 128
+    assert all(b - a <= 96 for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_prediction_equals_whole_image_for_pixelwise_model():
+    model = _pixelwise_model()
+    image = np.random.default_rng(0).uniform(0, 1, size=(2, 150, 90, 1)).astype("float32")
+    tiled = Predictor(model, _info((64, 64)), overlap=0.5).predict_slices(image)
+    whole = Predictor(model, _info((256, 256))).predict_slices(image)
+    assert tiled.shape == whole.shape == (2, 150, 90, 2)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    np.testing.assert_allclose(tiled.sum(-1), 1.0, atol=1e-5)
+    # Probability of class 1 is sigmoid(4x - 2) pixel by pixel.
+    expected = 1.0 / (1.0 + np.exp(-(4.0 * image[..., 0] - 2.0)))
+    np.testing.assert_allclose(tiled[..., 1], expected, atol=1e-5)
+
+
+def test_padding_to_stride_does_not_shift_the_image():
+    model = _pixelwise_model()
+    image = np.zeros((1, 13, 21, 1), "float32")
+    image[0, 6, 10, 0] = 1.0
+    scores = Predictor(model, _info((32, 32), stride=16)).predict_slices(image)
+    assert scores.shape == (1, 13, 21, 2)
+    assert np.unravel_index(np.argmax(scores[0, ..., 1]), (13, 21)) == (6, 10)
+
+
+def test_flip_tta_of_flip_equivariant_model_is_unchanged():
+    model = _pixelwise_model()
+    image = np.random.default_rng(1).uniform(size=(1, 32, 32, 1)).astype("float32")
+    plain = Predictor(model, _info((32, 32))).predict_slices(image)
+    tta = Predictor(model, _info((32, 32)), tta=True).predict_slices(image)
+    np.testing.assert_allclose(tta, plain, atol=1e-6)
+
+
+def test_tta_averages_flipped_predictions():
+    # A model that looks at its left neighbour is not flip-equivariant: TTA must average.
+    inputs = keras.Input((None, None, 1))
+    conv = keras.layers.Conv2D(2, (1, 3), padding="same", use_bias=False)
+    model = keras.Model(inputs, conv(inputs))
+    kernel = np.zeros((1, 3, 1, 2), "float32")
+    kernel[0, 0, 0, 1] = 5.0  # class 1 fires right of a bright pixel
+    conv.set_weights([kernel])
+    image = np.zeros((1, 8, 8, 1), "float32")
+    image[0, 4, 4, 0] = 1.0
+    tta = Predictor(model, _info((8, 8)), tta=True).predict_slices(image)
+    # The horizontal flips move the response to the left neighbour: both sides get half.
+    assert tta[0, 4, 5, 1] == pytest.approx(tta[0, 4, 3, 1], abs=1e-6)
+    assert tta[0, 4, 5, 1] > 0.5
+
+
+def test_predict_case_returns_the_original_grid():
+    model = _pixelwise_model()
+    spec = make_preprocessing_spec(normalization="none", target_spacing=(1.0, 1.0, None))
+    image = np.zeros((3, 10, 12, 1), "float32")
+    image[1, 2:5, 3:9] = 1.0
+    data = CaseData(image, None, Geometry(spacing=(0.5, 0.5, 2.0)))
+    label = Predictor(model, _info((16, 16), spec=spec)).predict_case(data)
+    assert label.shape == (3, 10, 12)
+    assert label[1, 3, 5] == 1 and label[0, 3, 5] == 0 and label[1, 8, 1] == 0
+
+
+def test_missing_info_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"missing: \['stride'\]"):
+        Predictor(_pixelwise_model(), {"preprocessing": {}, "patch_size": [8, 8], "num_classes": 2})
+    with pytest.raises(ValueError, match="`overlap` must be in"):
+        Predictor(_pixelwise_model(), _info((8, 8)), overlap=1.0)
