@@ -2,8 +2,9 @@
 stored in the model file (normalization, patch size, slicing mode).
 
 :mod:`kerasseg.export` works on any Keras model; this module adds the trained model's own
-preprocessing: the ``serving_bytes`` signature applies the training normalization and
-resizes to the training patch size, and is left out for 2.5-D models (whose channels are
+preprocessing: the SavedModel takes any image size where the architecture allows it (else
+the training patch size), the ``serving_bytes`` signature applies the training
+normalization, and it is left out for 2.5-D models (whose channels are
 neighbouring slices, not the colours of an image file); int8 calibration and the parity
 report use real images prepared exactly as in training.
 """
@@ -58,11 +59,21 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
     spec = info["preprocessing"]
     result = {"saved_model": None, "tflite": None, "parity": None}
     if saved_model_dir is not None:
-        result["saved_model"] = exporter.saved_model(
-            predictor.model, saved_model_dir, version=version, model_name=model_name,
-            normalization=spec["normalization"], resize_to=patch,
+        options = dict(
+            version=version, model_name=model_name, normalization=spec["normalization"],
             bytes_signature=False if spec.get("context", 0) else None, overwrite=overwrite,
+            stride=info.get("stride"),
         )
+        try:
+            # Any image size (padded to the stride in the graph) where the model allows it.
+            result["saved_model"] = exporter.saved_model(predictor.model, saved_model_dir,
+                                                         **options)
+        except ValueError as error:
+            if "input_size" not in str(error):
+                raise
+            # Models whose resizes need a known size are exported at the training patch size.
+            result["saved_model"] = exporter.saved_model(
+                predictor.model, saved_model_dir, input_size=patch, **options)
     if tflite_path is not None:
         batches = representative_batches(info, data) if data is not None else None
         result["tflite"] = exporter.tflite(

@@ -76,8 +76,8 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
         if val_ds is not None:
             logs.update(_validate(model, val_ds, loss_object))
         if verbose:
-            log.info("epoch %d/%d (%d workers' replicas: %d): %s", epoch + 1, epochs,
-                     1, strategy.num_replicas_in_sync,
+            log.info("epoch %d/%d (%d replicas): %s", epoch + 1, epochs,
+                     strategy.num_replicas_in_sync,
                      ", ".join(f"{k}={v:.4f}" for k, v in logs.items()))
         keeper.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -422,7 +422,9 @@ def _run(data, output_dir, settings, state, stored, verbose):
                                                          write_graph=False))
         fit_verbose = {0: 0, 1: 1, 2: 2}.get(verbose, 1)
         freeze = settings["freeze_encoder_epochs"] if settings["init_weights"] else 0
-        if type(strategy).__name__.startswith("MultiWorker"):
+        import tensorflow as tf
+
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             from kerasseg.training.custom_loop import fit_distributed
 
             fit_distributed(net, strategy, train_ds, val_ds, settings["epochs"], initial_epoch,
