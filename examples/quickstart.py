@@ -18,7 +18,8 @@ import time
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="quickstart_output", help="output folder")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=18, help="training epochs")
+    parser.add_argument("--augment", default="light", help="augmentation preset")
     parser.add_argument("--steps-per-epoch", type=int, default=40)
     parser.add_argument("--data", default=None,
                         help="Decathlon-layout folder (default: the bundled sample)")
@@ -51,7 +52,7 @@ def main():
         dataset.subset(split.train + split.val), "unet",
         output_dir=os.path.join(output, "run"), overwrite=True,
         val_cases=split.val, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        batch_size=32, learning_rate=3e-3,
+        batch_size=32, learning_rate=3e-3, augment=args.augment,
         model_options={"depth": 3, "base_filters": 16},
         evaluate=False, verbose=2,
     )

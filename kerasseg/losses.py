@@ -298,8 +298,47 @@ def _dtype_name(loss):
 # ---------------------------------------------------------------------------------- losses
 
 
+class _OverlapLoss(keras.losses.Loss):
+    """Options and computation shared by the soft-overlap losses (Dice, Tversky, Dice+CE)."""
+
+    def __init__(self, include_background, from_logits, smooth, dice_reduction,
+                 class_weights, multilabel, reduction, name, dtype):
+        super().__init__(name=name, reduction=_check_reduction(reduction), dtype=dtype)
+        self.include_background = _check_bool("include_background", include_background)
+        self.from_logits = _check_bool("from_logits", from_logits)
+        self.smooth = _check_number("smooth", smooth, low=0.0)
+        self.dice_reduction = _check_dice_reduction(dice_reduction)
+        self.class_weights = _check_class_weights("class_weights", class_weights)
+        self.multilabel = _check_bool("multilabel", multilabel)
+
+    def _overlap(self, y_true, y_pred, index_fn):
+        return _overlap_loss(
+            y_true,
+            y_pred,
+            from_logits=self.from_logits,
+            multilabel=self.multilabel,
+            include_background=self.include_background,
+            dice_reduction=self.dice_reduction,
+            class_weights=self.class_weights,
+            index_fn=index_fn,
+        )
+
+    def get_config(self):
+        return {
+            "include_background": self.include_background,
+            "from_logits": self.from_logits,
+            "smooth": self.smooth,
+            "dice_reduction": self.dice_reduction,
+            "class_weights": None if self.class_weights is None else list(self.class_weights),
+            "multilabel": self.multilabel,
+            "reduction": self.reduction,
+            "name": self.name,
+            "dtype": _dtype_name(self),
+        }
+
+
 @keras.saving.register_keras_serializable(package="kerasseg")
-class DiceLoss(keras.losses.Loss):
+class DiceLoss(_OverlapLoss):
     """Soft Dice loss, ``1 - mean over classes of (2 TP + s) / (2 TP + FP + FN + s)``.
 
     With probabilities ``p`` and one-hot targets ``t``, the soft counts are
@@ -357,42 +396,15 @@ class DiceLoss(keras.losses.Loss):
         name="dice_loss",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=_check_reduction(reduction), dtype=dtype)
-        self.include_background = _check_bool("include_background", include_background)
-        self.from_logits = _check_bool("from_logits", from_logits)
-        self.smooth = _check_number("smooth", smooth, low=0.0)
-        self.dice_reduction = _check_dice_reduction(dice_reduction)
-        self.class_weights = _check_class_weights("class_weights", class_weights)
-        self.multilabel = _check_bool("multilabel", multilabel)
+        super().__init__(include_background, from_logits, smooth, dice_reduction, class_weights,
+                         multilabel, reduction, name, dtype)
 
     def call(self, y_true, y_pred):
-        return _overlap_loss(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            multilabel=self.multilabel,
-            include_background=self.include_background,
-            dice_reduction=self.dice_reduction,
-            class_weights=self.class_weights,
-            index_fn=_dice_index(self.smooth),
-        )
-
-    def get_config(self):
-        return {
-            "include_background": self.include_background,
-            "from_logits": self.from_logits,
-            "smooth": self.smooth,
-            "dice_reduction": self.dice_reduction,
-            "class_weights": None if self.class_weights is None else list(self.class_weights),
-            "multilabel": self.multilabel,
-            "reduction": self.reduction,
-            "name": self.name,
-            "dtype": _dtype_name(self),
-        }
+        return self._overlap(y_true, y_pred, _dice_index(self.smooth))
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
-class TverskyLoss(keras.losses.Loss):
+class TverskyLoss(_OverlapLoss):
     """Tversky loss (Salehi et al. 2017), ``1 - mean of (TP + s) / (TP + a FP + b FN + s)``.
 
     ``alpha`` weighs false positives and ``beta`` false negatives; ``beta > alpha`` favours
@@ -441,7 +453,8 @@ class TverskyLoss(keras.losses.Loss):
         name="tversky_loss",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=_check_reduction(reduction), dtype=dtype)
+        super().__init__(include_background, from_logits, smooth, dice_reduction, class_weights,
+                         multilabel, reduction, name, dtype)
         self.alpha = _check_number("alpha", alpha, low=0.0)
         self.beta = _check_number("beta", beta, low=0.0)
         if self.alpha + self.beta <= 0:
@@ -449,38 +462,15 @@ class TverskyLoss(keras.losses.Loss):
                 "`alpha` + `beta` must be > 0. "
                 f"Received: alpha={self.alpha!r}, beta={self.beta!r}"
             )
-        self.include_background = _check_bool("include_background", include_background)
-        self.from_logits = _check_bool("from_logits", from_logits)
-        self.smooth = _check_number("smooth", smooth, low=0.0)
-        self.dice_reduction = _check_dice_reduction(dice_reduction)
-        self.class_weights = _check_class_weights("class_weights", class_weights)
-        self.multilabel = _check_bool("multilabel", multilabel)
 
     def call(self, y_true, y_pred):
-        return _overlap_loss(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            multilabel=self.multilabel,
-            include_background=self.include_background,
-            dice_reduction=self.dice_reduction,
-            class_weights=self.class_weights,
-            index_fn=_tversky_index(self.alpha, self.beta, self.smooth),
-        )
+        return self._overlap(y_true, y_pred, _tversky_index(self.alpha, self.beta, self.smooth))
 
     def get_config(self):
         return {
+            **super().get_config(),
             "alpha": self.alpha,
             "beta": self.beta,
-            "include_background": self.include_background,
-            "from_logits": self.from_logits,
-            "smooth": self.smooth,
-            "dice_reduction": self.dice_reduction,
-            "class_weights": None if self.class_weights is None else list(self.class_weights),
-            "multilabel": self.multilabel,
-            "reduction": self.reduction,
-            "name": self.name,
-            "dtype": _dtype_name(self),
         }
 
 
@@ -574,7 +564,7 @@ class FocalLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
-class DiceCELoss(keras.losses.Loss):
+class DiceCELoss(_OverlapLoss):
     """``dice_weight * Dice loss + ce_weight * cross-entropy``, the nnU-Net training loss.
 
     The Dice term is :class:`DiceLoss` with the same options; the cross-entropy term is the
@@ -620,7 +610,8 @@ class DiceCELoss(keras.losses.Loss):
         name="dice_ce_loss",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=_check_reduction(reduction), dtype=dtype)
+        super().__init__(include_background, from_logits, smooth, dice_reduction, class_weights,
+                         multilabel, reduction, name, dtype)
         self.dice_weight = _check_number("dice_weight", dice_weight, low=0.0)
         self.ce_weight = _check_number("ce_weight", ce_weight, low=0.0)
         if self.dice_weight + self.ce_weight <= 0:
@@ -628,24 +619,9 @@ class DiceCELoss(keras.losses.Loss):
                 "`dice_weight` + `ce_weight` must be > 0. "
                 f"Received: dice_weight={self.dice_weight!r}, ce_weight={self.ce_weight!r}"
             )
-        self.include_background = _check_bool("include_background", include_background)
-        self.from_logits = _check_bool("from_logits", from_logits)
-        self.smooth = _check_number("smooth", smooth, low=0.0)
-        self.dice_reduction = _check_dice_reduction(dice_reduction)
-        self.class_weights = _check_class_weights("class_weights", class_weights)
-        self.multilabel = _check_bool("multilabel", multilabel)
 
     def call(self, y_true, y_pred):
-        dice = _overlap_loss(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            multilabel=self.multilabel,
-            include_background=self.include_background,
-            dice_reduction=self.dice_reduction,
-            class_weights=self.class_weights,
-            index_fn=_dice_index(self.smooth),
-        )
+        dice = self._overlap(y_true, y_pred, _dice_index(self.smooth))
         ce = _cross_entropy(
             y_true, y_pred, from_logits=self.from_logits, multilabel=self.multilabel
         )
@@ -653,15 +629,7 @@ class DiceCELoss(keras.losses.Loss):
 
     def get_config(self):
         return {
+            **super().get_config(),
             "dice_weight": self.dice_weight,
             "ce_weight": self.ce_weight,
-            "include_background": self.include_background,
-            "from_logits": self.from_logits,
-            "smooth": self.smooth,
-            "dice_reduction": self.dice_reduction,
-            "class_weights": None if self.class_weights is None else list(self.class_weights),
-            "multilabel": self.multilabel,
-            "reduction": self.reduction,
-            "name": self.name,
-            "dtype": _dtype_name(self),
         }

@@ -10,7 +10,6 @@ files need no options.
 
 import json
 import os
-import tempfile
 import zipfile
 
 INFO_MEMBER = "kerasseg.json"
@@ -37,10 +36,9 @@ def save_model(model, path, info=None):
         payload = json.dumps(info or {}, indent=2, sort_keys=True)
     except TypeError as error:
         raise ValueError(f"`info` must be JSON-serializable: {error}") from error
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".keras", dir=folder)
-    os.close(handle)
+    from kerasseg.training.checkpoint import temp_path
+
+    temp = temp_path(path, ".keras")
     try:
         model.save(temp)
         with zipfile.ZipFile(temp, "a") as archive:

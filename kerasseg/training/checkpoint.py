@@ -1,8 +1,9 @@
-"""Atomic writes of models and run state, so a run killed at any moment can resume.
+"""Atomic file writes, so that a run killed at any moment can resume.
 
 Every file is written under a temporary name in its target folder and then renamed
 over the target with ``os.replace``, which is atomic on POSIX file systems: a reader
 (or a resumed run) sees either the previous complete file or the new complete file.
+Temporary names start with a dot; a resumed run deletes any that a kill left behind.
 """
 
 import json
@@ -10,12 +11,43 @@ import os
 import tempfile
 
 
-def _temp_path(path, suffix):
+def temp_path(path, suffix):
+    """Create and return an empty temporary file beside ``path`` (same folder).
+
+    Args:
+        path: the target file the temporary file will replace.
+        suffix: file-name suffix of the temporary file (e.g. ``".keras"``).
+
+    Returns:
+        The temporary file's path.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
     os.close(handle)
     return temp
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` atomically (UTF-8).
+
+    Args:
+        path: target file.
+        text: the contents.
+
+    Example:
+        >>> write_text_atomic("/tmp/history.csv", "epoch,loss\\n1,0.5\\n")
+    """
+    temp = temp_path(path, os.path.splitext(path)[1] or ".tmp")
+    try:
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
 
 
 def write_json_atomic(path, data):
@@ -28,42 +60,7 @@ def write_json_atomic(path, data):
     Example:
         >>> write_json_atomic("/tmp/state.json", {"epoch": 3})
     """
-    temp = _temp_path(path, ".json")
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-
-
-def save_model_atomic(model, path):
-    """Save ``model`` as a ``.keras`` file at ``path`` atomically (optimizer state included).
-
-    Args:
-        model: a Keras model.
-        path: target path ending in ``.keras``.
-
-    Raises:
-        ValueError: if ``path`` does not end in ``.keras``.
-
-    Example:
-        >>> save_model_atomic(model, "run/best.keras")  # doctest: +SKIP
-    """
-    if not str(path).endswith(".keras"):
-        raise ValueError(f"`path` must end with '.keras'. Received: path={path!r}")
-    temp = _temp_path(path, ".keras")
-    try:
-        model.save(temp)
-        with open(temp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def read_json(path, default=None):

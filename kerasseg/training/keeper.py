@@ -19,7 +19,7 @@ import os
 import keras
 
 from kerasseg.modelfile import read_info, save_model
-from kerasseg.training.checkpoint import _temp_path
+from kerasseg.training.checkpoint import write_text_atomic
 
 log = logging.getLogger("kerasseg")
 
@@ -51,10 +51,7 @@ def write_history_csv(path, history):
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     writer.writerows(history)
-    temp = _temp_path(path, ".csv")
-    with open(temp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(temp, path)
+    write_text_atomic(path, buffer.getvalue())
 
 
 class RunKeeper(keras.callbacks.Callback):
