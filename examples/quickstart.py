@@ -18,8 +18,10 @@ import time
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="quickstart_output", help="output folder")
-    parser.add_argument("--epochs", type=int, default=18, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
     parser.add_argument("--augment", default="light", help="augmentation preset")
+    parser.add_argument("--slice-axis", type=int, default=2,
+                        help="volume axis the 2-D slices are taken across")
     parser.add_argument("--steps-per-epoch", type=int, default=40)
     parser.add_argument("--data", default=None,
                         help="Decathlon-layout folder (default: the bundled sample)")
@@ -52,12 +54,13 @@ def main():
         dataset.subset(split.train + split.val), "unet",
         output_dir=os.path.join(output, "run"), overwrite=True,
         val_cases=split.val, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        batch_size=32, learning_rate=3e-3, augment=args.augment,
+        batch_size=32, learning_rate=3e-3, augment=args.augment, slice_axis=args.slice_axis,
         model_options={"depth": 3, "base_filters": 16},
         evaluate=False, verbose=2,
     )
 
-    predictor = Predictor(result.best_model)
+    # Flip test-time augmentation: the model was trained with flips.
+    predictor = Predictor(result.best_model, tta=True)
     held_out = dataset.subset(split.test)
     evaluation = evaluate_model(None, held_out, predictor=predictor, keep_predictions=True)
     files = report.write_report(evaluation, os.path.join(output, "evaluation.json"),

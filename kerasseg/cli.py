@@ -64,6 +64,8 @@ def _add_train(sub):
     p.add_argument("--patch-size", type=_patch_size, default="auto", help="auto, N or HxW")
     p.add_argument("--mode", choices=["2d", "2.5d"], default="2d")
     p.add_argument("--context", type=int, default=None, help="2.5-D neighbours on each side")
+    p.add_argument("--slice-axis", type=int, default=0, choices=[0, 1, 2],
+                   help="volume axis that 2-D slices are taken across")
     p.add_argument("--normalization", default="zscore")
     p.add_argument("--target-spacing", type=_spacing, default=None,
                    help="x,y[,z] in mm; leave an entry empty to keep that axis")
@@ -109,6 +111,7 @@ def _train(args):
         data, args.model, output_dir=args.output, epochs=args.epochs,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
         patch_size=args.patch_size, mode=args.mode, context=args.context,
+        slice_axis=args.slice_axis,
         normalization=args.normalization, target_spacing=args.target_spacing,
         model_options=_model_options(args.model_option), loss=args.loss,
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,

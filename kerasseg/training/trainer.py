@@ -99,6 +99,7 @@ def train(
     patch_size="auto",
     mode="2d",
     context=None,
+    slice_axis=0,
     normalization="zscore",
     target_spacing=None,
     model_options=None,
@@ -140,6 +141,8 @@ def train(
             when they fit in 256x256, else 256x256 patches; logged), an int or ``(h, w)``.
         mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels).
         context: neighbours on each side in 2.5-D (default 1).
+        slice_axis: array axis of the ``(D, H, W)`` volumes that 2-D slices are taken
+            across (0: the first axis, axial for most scans).
         normalization: intensity normalization (``"zscore"``, ``"percentile"``,
             ``"ct"``, ... see :class:`kerasseg.data.preprocess.Normalizer`).
         target_spacing: resampling target in (x, y[, z]) mm, ``None`` entries keep an
@@ -315,14 +318,17 @@ def _run(data, output_dir, settings, state, stored, verbose):
     spec = make_preprocessing_spec(
         mode=settings["mode"], context=settings["context"],
         normalization=settings["normalization"], target_spacing=settings["target_spacing"],
+        slice_axis=settings.get("slice_axis", 0),
     )
     if stored:
         patch, patch_reason = tuple(stored["patch_size"]), stored["patch_reason"]
         train_slices = stored["train_slices"]
     else:
         prepared = prepare_cases(train_cases, spec, num_classes=num_classes, patch_size=(1, 1))
-        slice_shapes = {case.image.shape[1:3] for case in prepared}
-        train_slices = int(sum(case.image.shape[0] for case in prepared))
+        axis = spec["slice_axis"]
+        slice_shapes = {tuple(n for i, n in enumerate(case.image.shape[:3]) if i != axis)
+                        for case in prepared}
+        train_slices = int(sum(case.image.shape[axis] for case in prepared))
         del prepared
         if settings["patch_size"] == "auto":
             patch, patch_reason = recipe.auto_patch_size(slice_shapes, stride)
