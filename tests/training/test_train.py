@@ -140,3 +140,17 @@ def test_patch_not_multiple_of_stride(tiny, tmp_path):
 def test_unknown_model_name(tiny, tmp_path):
     with pytest.raises(ValueError, match="`name` must be one of"):
         kerasseg.train(tiny, "segnet", output_dir=tmp_path, **FAST)
+
+
+def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, slice_axis=2, evaluate=True,
+                            **{**FAST, "epochs": 1, "steps_per_epoch": 1})
+    with open(tmp_path / "run.json") as handle:
+        stored = json.load(handle)
+    # Slices across axis 2 are (D, H): the patch is the largest (D, H) rounded up to 4.
+    shapes = [tiny[case_id].load().image.shape[:2] for case_id in stored["split"]["train"]]
+    expected = [-(-max(s[axis] for s in shapes) // 4) * 4 for axis in (0, 1)]
+    assert stored["patch_size"] == expected
+    assert read_info(result.best_model)["preprocessing"]["slice_axis"] == 2
+    case = result.evaluation["cases"][0]
+    assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
