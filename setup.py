@@ -40,7 +40,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["kerasseg", "kerasseg.*"]),
     include_package_data=True,
-    package_data={"kerasseg": ["zoo/*.json", "zoo/*.md", "sample/**/*"]},
+    package_data={"kerasseg": ["zoo/*.json", "zoo/*.md", "sample/hippocampus/*", "sample/hippocampus/*/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},

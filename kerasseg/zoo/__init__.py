@@ -1,0 +1,235 @@
+"""The model zoo: trained weights by name, checked by SHA-256, with their model cards.
+
+The registry (``registry.json`` beside this module) lists each entry with its architecture,
+file name, size, SHA-256, download URL, parameter count, class names and measured metrics.
+:func:`fetch` finds an entry's file, in this order:
+
+1. the repository's ``zoo/`` folder (when kerasseg runs from a source checkout);
+2. the local cache (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``);
+3. the entry's URL, downloaded with ``keras.utils.get_file`` which checks the SHA-256.
+
+Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
+carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
+no options: ``kerasseg predict --model NAME ...``.
+"""
+
+import hashlib
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REGISTRY = os.path.join(HERE, "registry.json")
+REPOSITORY_ZOO = os.path.join(os.path.dirname(os.path.dirname(HERE)), "zoo")
+
+
+def _registry_path():
+    return os.environ.get("KERASSEG_ZOO_REGISTRY", REGISTRY)
+
+
+def _entries():
+    path = _registry_path()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"The zoo registry {path} cannot be read: {error}") from error
+    return {entry["name"]: entry for entry in data.get("entries", [])}
+
+
+def _zoo_folders():
+    folder = os.environ.get("KERASSEG_ZOO_DIR")
+    return [folder] if folder else [REPOSITORY_ZOO]
+
+
+def cache_dir():
+    """Return the local cache folder of zoo files (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``)."""
+    return os.environ.get("KERASSEG_CACHE", os.path.join(os.path.expanduser("~"), ".keras", "kerasseg"))
+
+
+def list_entries():
+    """Return the names of the zoo entries, sorted.
+
+    Returns:
+        A list of strings such as ``["hippocampus-unet", ...]``.
+
+    Example:
+        >>> from kerasseg import zoo
+        >>> names = zoo.list_entries()
+    """
+    return sorted(_entries())
+
+
+def entry(name):
+    """Return the registry record of one entry.
+
+    Args:
+        name: an entry name from :func:`list_entries`.
+
+    Returns:
+        The entry's dict (architecture, build config, file, sha256, url, metrics, ...).
+
+    Raises:
+        ValueError: for an unknown name; the message lists the entries.
+
+    Example:
+        >>> zoo.entry("hippocampus-unet")["arch"]  # doctest: +SKIP
+        'unet'
+    """
+    entries = _entries()
+    if name not in entries:
+        raise ValueError(
+            f"`name` must be one of the zoo entries {sorted(entries)}. Received: name={name!r}"
+        )
+    return entries[name]
+
+
+def sha256(path):
+    """Return the SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checked(path, record):
+    actual = sha256(path)
+    if actual != record["sha256"]:
+        raise ValueError(
+            f"{path}: SHA-256 {actual} does not match the zoo registry's {record['sha256']} "
+            f"for {record['name']!r}; the file is corrupt or from another release. Delete it "
+            "and fetch it again."
+        )
+    return path
+
+
+def fetch(name):
+    """Return a local, hash-checked path of an entry's file, downloading it if needed.
+
+    Args:
+        name: a zoo entry name.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        ValueError: for an unknown name, or a file whose SHA-256 differs from the registry.
+        FileNotFoundError: if the file is in no folder and the entry has no URL.
+
+    Example:
+        >>> path = zoo.fetch("hippocampus-unet")  # doctest: +SKIP
+    """
+    record = entry(name)
+    for folder in _zoo_folders() + [cache_dir()]:
+        path = os.path.join(folder, record["file"])
+        if os.path.exists(path):
+            return _checked(path, record)
+    if not record.get("url"):
+        raise FileNotFoundError(
+            f"The file {record['file']} of zoo entry {name!r} is not in "
+            f"{_zoo_folders() + [cache_dir()]} and the entry has no download URL."
+        )
+    import keras
+
+    path = keras.utils.get_file(
+        fname=record["file"], origin=record["url"], file_hash=record["sha256"],
+        hash_algorithm="sha256", cache_dir=os.path.dirname(cache_dir()),
+        cache_subdir=os.path.basename(cache_dir()),
+    )
+    return _checked(path, record)
+
+
+def load(name, return_info=False):
+    """Load a zoo entry's trained model (with its preprocessing info).
+
+    Args:
+        name: a zoo entry name.
+        return_info: also return the info stored with the model.
+
+    Returns:
+        The Keras model, or ``(model, info)``.
+
+    Raises:
+        ValueError: for an unknown name, a corrupt file, or a model whose parameter count
+            differs from the registry's (an incompatible release).
+        FileNotFoundError: if the file cannot be found or downloaded.
+
+    Example:
+        >>> model, info = zoo.load("hippocampus-unet", return_info=True)  # doctest: +SKIP
+    """
+    from kerasseg.modelfile import load_model
+
+    record = entry(name)
+    model, info = load_model(fetch(name))
+    if "params" in record and model.count_params() != record["params"]:
+        raise ValueError(
+            f"Zoo entry {name!r}: the model has {model.count_params()} parameters, the "
+            f"registry says {record['params']}; the file and registry do not match."
+        )
+    info = {**info, "zoo_entry": name}
+    return (model, info) if return_info else model
+
+
+def build_from_zoo(name, arch, input_shape, num_classes, **options):
+    """Build ``arch`` with a zoo entry's weights (what ``kerasseg.build(..., weights=NAME)`` does).
+
+    Args:
+        name: a zoo entry name.
+        arch: the model family asked for; it must be the entry's.
+        input_shape: the input shape asked for; its channel count must be the entry's.
+        num_classes: the classes asked for; they must be the entry's (to start from an
+            entry with other classes, use ``kerasseg train --init-weights NAME``).
+        **options: family options; any given must equal the entry's.
+
+    Returns:
+        The entry's model (input height and width as trained: any multiple of the stride).
+
+    Raises:
+        ValueError: if the request is incompatible with the entry (named in the message).
+
+    Example:
+        >>> model = kerasseg.build("unet", weights="hippocampus-unet", num_classes=3)  # doctest: +SKIP
+    """
+    record = entry(name)
+    model, info = load(name, return_info=True)
+    problems = []
+    if record["arch"] != arch:
+        problems.append(f"architecture {record['arch']!r}, not {arch!r}")
+    if int(input_shape[-1]) != int(model.input_shape[-1]):
+        problems.append(f"{model.input_shape[-1]} input channel(s), not {input_shape[-1]}")
+    if int(num_classes) != int(model.output_shape[-1]):
+        problems.append(f"{model.output_shape[-1]} classes, not {num_classes}")
+    for key, value in options.items():
+        if info.get("model_options", {}).get(key, value) != value:
+            problems.append(f"{key}={info['model_options'][key]!r}, not {value!r}")
+    if problems:
+        raise ValueError(
+            f"Zoo entry {name!r} is incompatible with the request: it has "
+            + "; ".join(problems) + ". Use `kerasseg train --init-weights` to adapt it."
+        )
+    return model
+
+
+def format_table():
+    """Return a text table of the entries and their measured metrics."""
+    entries = _entries()
+    if not entries:
+        return "The zoo has no entries in this release."
+    lines = [f"{'name':24s} {'arch':8s} {'size':>8s}  metrics"]
+    for name in sorted(entries):
+        record = entries[name]
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.get("metrics", {}).items()
+                            if isinstance(v, (int, float)))
+        lines.append(f"{name:24s} {record['arch']:8s} {record.get('size', 0) / 1e6:7.2f}M  {metrics}")
+    return "\n".join(lines)
+
+
+def card(name):
+    """Return an entry's model card (Markdown), or its registry record if it has no card."""
+    record = entry(name)
+    for folder in _zoo_folders() + [HERE]:
+        path = os.path.join(folder, record.get("card", f"{name}.md"))
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+    return json.dumps(record, indent=2)

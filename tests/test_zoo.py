@@ -1,0 +1,116 @@
+"""The zoo registry logic, on a registry and weights made in the test (no network)."""
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import kerasseg
+from kerasseg import zoo
+from kerasseg.cli import main
+from kerasseg.sample import hippocampus_path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    output = tmp_path_factory.mktemp("zoo_run")
+    return kerasseg.train(hippocampus_path(), "unet", output_dir=output, epochs=1,
+                          steps_per_epoch=1, batch_size=4, verbose=0, evaluate=False,
+                          model_options={"depth": 2, "base_filters": 4}).best_model
+
+
+@pytest.fixture
+def registry(trained, tmp_path, monkeypatch):
+    """A registry with one entry whose file sits in a zoo folder, plus a URL to a copy."""
+    zoo_dir, remote, cache = tmp_path / "zoo", tmp_path / "remote", tmp_path / "cache"
+    for folder in (zoo_dir, remote, cache):
+        folder.mkdir()
+    data = pathlib.Path(trained).read_bytes()
+    (zoo_dir / "tiny-unet.keras").write_bytes(data)
+    (remote / "tiny-unet.keras").write_bytes(data)
+    model = kerasseg.modelfile.load_model(trained)[0]
+    record = {"name": "tiny-unet", "arch": "unet", "file": "tiny-unet.keras",
+              "sha256": zoo.sha256(zoo_dir / "tiny-unet.keras"), "size": len(data),
+              "url": (remote / "tiny-unet.keras").as_uri(), "params": model.count_params(),
+              "metrics": {"mean_dice": 0.5}}
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"version": 1, "entries": [record]}))
+    monkeypatch.setenv("KERASSEG_ZOO_REGISTRY", str(path))
+    monkeypatch.setenv("KERASSEG_ZOO_DIR", str(zoo_dir))
+    monkeypatch.setenv("KERASSEG_CACHE", str(cache))
+    return {"zoo": zoo_dir, "remote": remote, "cache": cache, "record": record, "path": path}
+
+
+def test_shipped_registry_is_valid_json():
+    with open(zoo.REGISTRY) as handle:
+        assert "entries" in json.load(handle)
+
+
+def test_entries_and_unknown_name(registry):
+    assert zoo.list_entries() == ["tiny-unet"]
+    with pytest.raises(ValueError, match=r"must be one of the zoo entries \['tiny-unet'\]"):
+        zoo.entry("brain-unet")
+
+
+def test_fetch_prefers_the_zoo_folder(registry):
+    assert zoo.fetch("tiny-unet") == str(registry["zoo"] / "tiny-unet.keras")
+
+
+def test_fetch_downloads_with_hash_check(registry):
+    os.remove(registry["zoo"] / "tiny-unet.keras")
+    path = zoo.fetch("tiny-unet")
+    assert pathlib.Path(path).parent == registry["cache"]
+    assert zoo.sha256(path) == registry["record"]["sha256"]
+
+
+def test_wrong_hash_is_refused(registry):
+    with open(registry["zoo"] / "tiny-unet.keras", "ab") as handle:
+        handle.write(b"corrupt")
+    with pytest.raises(ValueError, match="does not match the zoo registry"):
+        zoo.fetch("tiny-unet")
+
+
+def test_missing_file_without_url(registry):
+    os.remove(registry["zoo"] / "tiny-unet.keras")
+    record = dict(registry["record"], url=None)
+    registry["path"].write_text(json.dumps({"entries": [record]}))
+    with pytest.raises(FileNotFoundError, match="tiny-unet.keras of zoo entry 'tiny-unet'"):
+        zoo.fetch("tiny-unet")
+
+
+def test_load_and_build_with_weights_by_name(registry, trained):
+    model, info = zoo.load("tiny-unet", return_info=True)
+    assert info["zoo_entry"] == "tiny-unet" and info["class_names"][1] == "Anterior"
+    built = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, weights="tiny-unet")
+    x = np.random.default_rng(0).normal(size=(1, 48, 64, 1)).astype("float32")
+    np.testing.assert_array_equal(built.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_incompatible_request_is_explained(registry):
+    with pytest.raises(ValueError, match="incompatible with the request.*2 classes|3 classes, not 2"):
+        kerasseg.build("unet", num_classes=2, weights="tiny-unet")
+    with pytest.raises(ValueError, match="architecture 'unet', not 'fcn8s'"):
+        kerasseg.build("fcn8s", num_classes=3, weights="tiny-unet")
+
+
+def test_parameter_mismatch_is_refused(registry):
+    record = dict(registry["record"], params=1)
+    registry["path"].write_text(json.dumps({"entries": [record]}))
+    with pytest.raises(ValueError, match="the file and registry do not match"):
+        zoo.load("tiny-unet")
+
+
+def test_predict_accepts_a_zoo_name(registry, tmp_path):
+    source = kerasseg.data.load_dataset(hippocampus_path())[0].image_paths[0]
+    assert main(["predict", "--model", "tiny-unet", "--input", source,
+                 "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / os.path.basename(source)).exists()
+
+
+def test_cli_zoo_list_and_info(registry, capsys):
+    assert main(["zoo", "list"]) == 0
+    assert "tiny-unet" in capsys.readouterr().out
+    assert main(["zoo", "info", "tiny-unet"]) == 0
+    assert '"arch": "unet"' in capsys.readouterr().out
