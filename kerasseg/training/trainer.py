@@ -286,7 +286,6 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
     from kerasseg.data import load_dataset
     from kerasseg.data.pipeline import make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases
-    from kerasseg.metrics import Dice
     from kerasseg.models import build, registry
     from kerasseg.training import precision, recipe
     from kerasseg.training.strategy import get_strategy, is_chief
@@ -410,15 +409,11 @@ def _run(data, output_dir, settings, state, stored, verbose):
                     from kerasseg.training.transfer import load_init_weights
 
                     load_init_weights(net, settings["init_weights"])
-                schedule = recipe.make_schedule(
-                    settings["schedule"], settings["learning_rate"], total_steps,
-                    warmup_steps=settings["warmup_epochs"] * steps,
-                )
-                net.compile(
-                    optimizer=recipe.make_optimizer(schedule, settings["weight_decay"]),
-                    loss=recipe.make_loss(settings["loss"], num_classes),
-                    metrics=[Dice(max(2, num_classes), from_logits=True, name="dice")],
-                )
+                if settings["init_weights"] and settings["freeze_encoder_epochs"]:
+                    from kerasseg.training.transfer import set_encoder_trainable
+
+                    set_encoder_trainable(net, False)
+                _compile(net, settings, num_classes, steps, total_steps, done_steps=0)
         scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
         keeper = keeper_lib.RunKeeper(output_dir, info, state, patience=settings["early_stopping"],
                                       chief=chief, scratch_dir=scratch)
@@ -439,12 +434,18 @@ def _run(data, output_dir, settings, state, stored, verbose):
             if freeze and initial_epoch < freeze:
                 from kerasseg.training.transfer import set_encoder_trainable
 
-                set_encoder_trainable(net, False)
+                # The encoder was frozen when the model was built (a resumed model keeps
+                # its frozen layers); train the decoder and head, then unfreeze everything
+                # with a fresh optimizer that continues the learning-rate schedule.
                 net.fit(train_ds, epochs=freeze, initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
                         verbose=fit_verbose, shuffle=False)
-                set_encoder_trainable(net, True)
                 initial_epoch = state["epoch"]
+                set_encoder_trainable(net, True)
+                with strategy.scope():
+                    _compile(net, settings, num_classes, steps, total_steps,
+                             done_steps=initial_epoch * steps)
+                log.info("encoder unfrozen after epoch %d", initial_epoch)
             if not state["stopped_early"] and initial_epoch < settings["epochs"]:
                 net.fit(train_ds, epochs=settings["epochs"], initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
@@ -470,6 +471,26 @@ def _run(data, output_dir, settings, state, stored, verbose):
         best_val_dice=state["best"], best_epoch=state["best_epoch"],
         epochs_run=state["epoch"], evaluation=evaluation,
     )
+
+
+def _compile(net, settings, num_classes, steps, total_steps, done_steps):
+    """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``."""
+    from kerasseg.metrics import Dice
+    from kerasseg.training import recipe
+
+    schedule = recipe.make_schedule(
+        settings["schedule"], settings["learning_rate"], total_steps,
+        warmup_steps=settings["warmup_epochs"] * steps,
+    )
+    optimizer = recipe.make_optimizer(schedule, settings["weight_decay"])
+    net.compile(
+        optimizer=optimizer,
+        loss=recipe.make_loss(settings["loss"], num_classes),
+        metrics=[Dice(max(2, num_classes), from_logits=True, name="dice")],
+    )
+    if done_steps:
+        optimizer.build(net.trainable_variables)
+        optimizer.iterations.assign(done_steps)
 
 
 def _jsonable(value):
