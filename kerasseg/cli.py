@@ -78,6 +78,8 @@ def _add_train(sub):
     p.add_argument("--warmup-epochs", type=int, default=0)
     p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
     p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--test-fraction", type=float, default=0.0,
+                   help="cases held out from training and model selection")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "mirrored", "multiworker", "tpu"])
@@ -116,7 +118,8 @@ def _train(args):
         model_options=_model_options(args.model_option), loss=args.loss,
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        early_stopping=args.early_stopping, val_fraction=args.val_fraction, seed=args.seed,
+        early_stopping=args.early_stopping, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, seed=args.seed,
         strategy=args.strategy, mixed_precision=args.mixed_precision, augment=args.augment,
         augment_backend=args.augment_backend, foreground_prob=args.foreground_prob,
         init_weights=args.init_weights, freeze_encoder_epochs=args.freeze_encoder_epochs,
@@ -133,8 +136,9 @@ def _add_evaluate(sub):
     p.add_argument("--data", required=True, help="data set folder with labels")
     p.add_argument("--report", required=True, help="report file (.json; a .csv is written beside it)")
     p.add_argument("--cases", default="auto",
-                   help="'auto' (the run's validation cases when the model comes from a run "
-                        "on this data, else all), 'all', or comma-separated case ids")
+                   help="'auto' (the run's test cases, else its validation cases, when the "
+                        "model comes from a run on this data; else all), 'all', or "
+                        "comma-separated case ids")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.set_defaults(func=_evaluate)
 
@@ -149,6 +153,9 @@ def _evaluation_cases(args, dataset):
         return dataset.subset(ids), f"{len(ids)} given case(s)"
     run = read_json(os.path.join(os.path.dirname(os.path.abspath(args.model)), "run.json"))
     if run and os.path.abspath(run["data"]["root"]) == os.path.abspath(dataset.root):
+        if run["split"].get("test"):
+            return (dataset.subset(run["split"]["test"]),
+                    "the run's test cases (not used for training or model selection)")
         return dataset.subset(run["split"]["val"]), "the run's validation cases (not used for training)"
     info = _zoo_info(args.model)
     if info and info.get("split", {}).get("test"):

@@ -111,6 +111,7 @@ def train(
     early_stopping=None,
     val_fraction=0.2,
     val_cases=None,
+    test_fraction=0.0,
     seed=0,
     strategy="auto",
     devices=None,
@@ -158,6 +159,9 @@ def train(
             ``None`` trains all epochs.
         val_fraction: fraction of cases held out for validation (split by case).
         val_cases: explicit validation case ids (overrides ``val_fraction``).
+        test_fraction: fraction of cases held out from both training and model selection
+            (split by case, recorded in ``run.json``); the final evaluation then reports
+            them (``test_cases.json``) besides the validation cases.
         seed: seed of the split, initialization, sampling and augmentation.
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or ``"tpu"``.
         devices: devices for ``"mirrored"`` (e.g. ``["/cpu:0", "/cpu:1"]``).
@@ -249,6 +253,11 @@ def _validate(settings):
         raise ValueError(
             f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
         )
+    test_fraction = settings.get("test_fraction", 0.0)
+    if not 0.0 <= float(test_fraction) < 1.0:
+        raise ValueError(
+            f"`test_fraction` must be in [0, 1). Received: test_fraction={test_fraction!r}"
+        )
     if not 0.0 < float(settings["val_fraction"]) < 1.0 and not settings["val_cases"]:
         raise ValueError(
             f"`val_fraction` must be in (0, 1). Received: val_fraction={settings['val_fraction']!r}"
@@ -275,9 +284,11 @@ def _split(dataset, settings):
         if missing:
             raise ValueError(f"`val_cases` holds ids not in the data set: {missing[:10]}")
         train_ids = [case_id for case_id in ids if case_id not in set(val)]
-        return train_ids, sorted(val)
-    split = split_cases(ids, val_fraction=float(settings["val_fraction"]), seed=settings["seed"])
-    return split.train, split.val
+        return train_ids, sorted(val), []
+    split = split_cases(ids, val_fraction=float(settings["val_fraction"]),
+                        test_fraction=float(settings.get("test_fraction", 0.0)),
+                        seed=settings["seed"])
+    return split.train, split.val, split.test
 
 
 def _run(data, output_dir, settings, state, stored, verbose):
@@ -307,7 +318,11 @@ def _run(data, output_dir, settings, state, stored, verbose):
             f"(first: {unlabeled}). Load it with on_missing_label='skip' to leave them out."
         )
     num_classes = dataset.num_classes
-    train_ids, val_ids = (stored["split"]["train"], stored["split"]["val"]) if stored else _split(dataset, settings)
+    if stored:
+        train_ids, val_ids = stored["split"]["train"], stored["split"]["val"]
+        test_ids = stored["split"].get("test", [])
+    else:
+        train_ids, val_ids, test_ids = _split(dataset, settings)
     train_cases = dataset.subset(train_ids) if hasattr(dataset, "subset") else [dataset[i] for i in train_ids]
     val_cases = dataset.subset(val_ids) if hasattr(dataset, "subset") else [dataset[i] for i in val_ids]
     model_name = registry.resolve_name(settings["model"])
@@ -363,7 +378,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
     if not stored:
         stored = {
             "settings": {**settings, "output_dir": output_dir},
-            "split": {"train": list(train_ids), "val": list(val_ids)},
+            "split": {"train": list(train_ids), "val": list(val_ids), "test": list(test_ids)},
             "patch_size": list(patch),
             "patch_reason": patch_reason,
             "train_slices": train_slices,
@@ -374,8 +389,9 @@ def _run(data, output_dir, settings, state, stored, verbose):
         if chief:
             write_json_atomic(os.path.join(output_dir, RUN_FILE), _jsonable(stored))
 
-    log.info("data: %s, %d cases (%d train / %d validation, split by case, seed %d)",
-             dataset.format, len(dataset), len(train_ids), len(val_ids), settings["seed"])
+    log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
+             dataset.format, len(dataset), len(train_ids), len(val_ids), len(test_ids),
+             settings["seed"])
     log.info("patch size: %s", patch_reason)
     log.info("model: %s %s, input (None, None, %d), %d classes %s", model_name, model_options,
              channels, num_classes, list(dataset.class_names))
@@ -460,10 +476,12 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
         evaluation = evaluate_model(best_path, val_cases)
         write_json_atomic(os.path.join(output_dir, "validation_cases.json"), _jsonable(evaluation))
-        means = evaluation["summary"]
-        log.info("validation per case (%d cases, best model): %s", len(evaluation["cases"]),
-                 ", ".join(f"{name} Dice {means[name]['dice']['mean']:.4f}"
-                           for name in means if "dice" in means[name]))
+        _log_evaluation("validation", evaluation)
+        if test_ids:
+            evaluation["test"] = evaluate_model(best_path, dataset.subset(test_ids))
+            write_json_atomic(os.path.join(output_dir, "test_cases.json"),
+                              _jsonable(evaluation["test"]))
+            _log_evaluation("held-out test", evaluation["test"])
     log.info("best model: %s (val_dice %s at epoch %s)", best_path,
              "-" if state["best"] is None else f"{state['best']:.4f}", state["best_epoch"])
     return TrainResult(
@@ -471,6 +489,13 @@ def _run(data, output_dir, settings, state, stored, verbose):
         best_val_dice=state["best"], best_epoch=state["best_epoch"],
         epochs_run=state["epoch"], evaluation=evaluation,
     )
+
+
+def _log_evaluation(which, evaluation):
+    means = evaluation["summary"]
+    log.info("%s per case (%d cases, best model): %s", which, len(evaluation["cases"]),
+             ", ".join(f"{name} Dice {means[name]['dice']['mean']:.4f}"
+                       for name in means if "dice" in means[name]))
 
 
 def _compile(net, settings, num_classes, steps, total_steps, done_steps):

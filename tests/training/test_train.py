@@ -154,3 +154,21 @@ def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
     assert read_info(result.best_model)["preprocessing"]["slice_axis"] == 2
     case = result.evaluation["cases"][0]
     assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
+
+
+def test_test_fraction_holds_cases_out_of_training_and_selection(sample, tmp_path):
+    data = sample.subset(list(range(10)))
+    result = kerasseg.train(data, "unet", output_dir=tmp_path, test_fraction=0.2,
+                            **{**FAST, "epochs": 1, "steps_per_epoch": 1})
+    with open(tmp_path / "run.json") as handle:
+        split = json.load(handle)["split"]
+    assert len(split["test"]) == 2 and len(split["val"]) == 2 and len(split["train"]) == 6
+    assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    tested = sorted(case["case_id"] for case in result.evaluation["test"]["cases"])
+    assert tested == sorted(split["test"])
+    assert (tmp_path / "test_cases.json").exists()
+
+
+def test_invalid_test_fraction(tiny, tmp_path):
+    with pytest.raises(ValueError, match=r"`test_fraction` must be in \[0, 1\)"):
+        kerasseg.train(tiny, "unet", output_dir=tmp_path, test_fraction=1.0, **FAST)
