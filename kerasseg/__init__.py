@@ -34,4 +34,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'kerasseg' has no attribute {name!r}")
 
 
-__all__ = ["build", "list_models", "losses", "metrics", "__version__"]
+__all__ = ["build", "list_models", "train", "losses", "metrics", "__version__"]
