@@ -5,6 +5,8 @@ import shutil
 import tempfile
 import uuid
 
+from kerasseg.training.checkpoint import file_mode
+
 
 def atomic_write_text(path, text):
     """Write ``text`` to ``path`` through a temporary file in the same folder.
@@ -20,6 +22,7 @@ def atomic_write_text(path, text):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.chmod(tmp, file_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -37,6 +40,7 @@ def atomic_write_bytes(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.chmod(tmp, file_mode())
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

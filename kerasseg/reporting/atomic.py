@@ -8,6 +8,8 @@ import contextlib
 import os
 import tempfile
 
+from kerasseg.training.checkpoint import file_mode
+
 
 def _temp_in_folder(path, suffix):
     folder = os.path.dirname(os.path.abspath(path))
@@ -15,6 +17,7 @@ def _temp_in_folder(path, suffix):
     handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix,
                                     dir=folder)
     os.close(handle)
+    os.chmod(temp, file_mode())
     return temp
 
 

@@ -11,6 +11,18 @@ import os
 import tempfile
 
 
+def file_mode():
+    """Return the permissions a new file gets under the current umask.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; files renamed into
+    place get these ordinary permissions instead, so that a serving container or a
+    colleague can read them as they could any other file.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def temp_path(path, suffix):
     """Create and return an empty temporary file beside ``path`` (same folder).
 
@@ -25,6 +37,7 @@ def temp_path(path, suffix):
     os.makedirs(folder, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
     os.close(handle)
+    os.chmod(temp, file_mode())
     return temp
 
 
