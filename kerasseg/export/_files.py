@@ -2,54 +2,23 @@
 
 import os
 import shutil
-import tempfile
 import uuid
 
-from kerasseg.training.checkpoint import file_mode
+from kerasseg.training.checkpoint import write_bytes_atomic, write_text_atomic
 
 
 def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder.
-
-    Args:
-        path: the destination file.
-        text: the content (UTF-8).
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder.
 
     Returns:
         ``path``.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.chmod(tmp, file_mode())
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_text_atomic(os.fspath(path), text)
 
 
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.chmod(tmp, file_mode())
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_bytes_atomic(os.fspath(path), data)
 
 
 def temp_dir_beside(target):

@@ -6,19 +6,8 @@ one, never half a file.
 
 import contextlib
 import os
-import tempfile
 
-from kerasseg.training.checkpoint import file_mode
-
-
-def _temp_in_folder(path, suffix):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix,
-                                    dir=folder)
-    os.close(handle)
-    os.chmod(temp, file_mode())
-    return temp
+from kerasseg.training.checkpoint import temp_path
 
 
 @contextlib.contextmanager
@@ -39,7 +28,7 @@ def atomic_path(path, suffix=""):
         ...     pathlib.Path(temp).write_text("a,b\\n")
     """
     path = os.fspath(path)
-    temp = _temp_in_folder(path, suffix)
+    temp = temp_path(path, suffix)
     try:
         yield temp
         os.replace(temp, path)

@@ -41,26 +41,48 @@ def temp_path(path, suffix):
     return temp
 
 
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` atomically (UTF-8).
+def write_bytes_atomic(path, data):
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then a rename).
 
     Args:
-        path: target file.
-        text: the contents.
+        path: target file; its folder is created if missing.
+        data: the contents (bytes).
+
+    Returns:
+        ``path``.
 
     Example:
-        >>> write_text_atomic("/tmp/history.csv", "epoch,loss\\n1,0.5\\n")
+        >>> write_bytes_atomic("/tmp/model.bin", b"...")
+        '/tmp/model.bin'
     """
-    temp = temp_path(path, os.path.splitext(path)[1] or ".tmp")
+    temp = temp_path(path, os.path.splitext(os.fspath(path))[1] or ".tmp")
     try:
-        with open(temp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with open(temp, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):
             os.remove(temp)
+    return path
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` atomically (UTF-8, no newline translation).
+
+    Args:
+        path: target file.
+        text: the contents.
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> write_text_atomic("/tmp/history.csv", "epoch,loss\n1,0.5\n")
+        '/tmp/history.csv'
+    """
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path, data):
