@@ -57,6 +57,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a model on a data set")
     p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
     p.add_argument("--model", default="unet", help="model family (default: unet)")
+    p.add_argument("--class-names", default=None, metavar="NAME,NAME,...",
+                   help="names of the classes, index = class (default: from the data set)")
     p.add_argument("--output", required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=16, help="per-replica batch size")
@@ -109,6 +111,13 @@ def _train(args):
         if stored is None:
             raise SystemExit(f"kerasseg train: nothing to resume in {args.output}")
         data = stored["data"]["root"]
+    if args.class_names:
+        from kerasseg.data import load_dataset
+
+        names = [name.strip() for name in args.class_names.split(",")]
+        if not all(names):
+            raise SystemExit(f"kerasseg train: --class-names has an empty name: {args.class_names!r}")
+        data = load_dataset(data, class_names=names)
     result = train(
         data, args.model, output_dir=args.output, epochs=args.epochs,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,

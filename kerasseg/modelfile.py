@@ -100,3 +100,84 @@ def load_model(path, compile=False):
 
     info = read_info(path)
     return keras.saving.load_model(os.fspath(path), compile=compile), info
+
+
+WEIGHTS_MEMBER = "model.weights.h5"
+
+
+def _copy_h5(source, target, dtype):
+    import numpy as np
+
+    for key, value in source.attrs.items():
+        target.attrs[key] = value
+    for key, item in source.items():
+        if hasattr(item, "dtype"):
+            array = item[()]
+            if dtype is not None and getattr(array, "dtype", None) == np.float32:
+                array = array.astype(dtype)
+            target.create_dataset(key, data=array)
+        else:
+            _copy_h5(item, target.create_group(key), dtype)
+
+
+def compact_model(path, target, weights_dtype="float32"):
+    """Write a smaller copy of a ``.keras`` file for distribution, atomically.
+
+    The copy is deflate-compressed and, with ``weights_dtype="float16"``, stores the float32
+    weights in half precision; Keras casts them back to float32 when the model is loaded,
+    so the loaded model computes in float32 with weights rounded to float16 (check the
+    effect on predictions before publishing such a file). The info member records
+    ``weights_storage``.
+
+    Args:
+        path: a ``.keras`` file.
+        target: the ``.keras`` file to write (may not be ``path``).
+        weights_dtype: ``"float32"`` (lossless) or ``"float16"``.
+
+    Returns:
+        The size of ``target`` in bytes.
+
+    Raises:
+        ValueError: for another ``weights_dtype``, a ``target`` not ending in ``.keras``
+            or equal to ``path``, or a ``path`` that is not a ``.keras`` archive.
+        FileNotFoundError: if ``path`` does not exist.
+
+    Example:
+        >>> compact_model("run/best.keras", "zoo/hippocampus-unet.keras", "float16")  # doctest: +SKIP
+        3912345
+    """
+    import io
+
+    import h5py
+
+    from kerasseg.training.checkpoint import temp_path
+
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(
+            f"`weights_dtype` must be 'float32' or 'float16'. Received: weights_dtype={weights_dtype!r}")
+    path, target = os.fspath(path), os.fspath(target)
+    if not target.endswith(".keras") or os.path.abspath(target) == os.path.abspath(path):
+        raise ValueError(
+            f"`target` must be a new file ending in '.keras'. Received: target={target!r}")
+    info = read_info(path)
+    info["weights_storage"] = weights_dtype
+    temp = temp_path(target, ".keras")
+    try:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(
+                temp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for name in source.namelist():
+                data = source.read(name)
+                if name == INFO_MEMBER:
+                    continue
+                if name == WEIGHTS_MEMBER:
+                    buffer = io.BytesIO()
+                    with h5py.File(io.BytesIO(data), "r") as weights, h5py.File(buffer, "w") as out:
+                        _copy_h5(weights, out, None if weights_dtype == "float32" else "float16")
+                    data = buffer.getvalue()
+                archive.writestr(name, data)
+            archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+    return os.path.getsize(target)

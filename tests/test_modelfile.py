@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kerasseg
-from kerasseg.modelfile import load_model, read_info, save_model
+from kerasseg.modelfile import compact_model, load_model, read_info, save_model
 
 
 def test_info_round_trip_and_plain_keras_load(tmp_path):
@@ -45,3 +45,42 @@ def test_bad_paths(tmp_path):
     (tmp_path / "bad.keras").write_text("not a zip")
     with pytest.raises(ValueError, match="not a .keras model archive"):
         read_info(tmp_path / "bad.keras")
+
+
+def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
+    model = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, depth=2,
+                           base_filters=8)
+    source = tmp_path / "m.keras"
+    save_model(model, source, {"class_names": ["a", "b", "c"]})
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
+    expected = model.predict(x, verbose=0)
+
+    size32 = compact_model(source, tmp_path / "m32.keras")
+    size16 = compact_model(source, tmp_path / "m16.keras", weights_dtype="float16")
+    assert size32 == os.path.getsize(tmp_path / "m32.keras") < os.path.getsize(source)
+    # Half-precision weights take about half the bytes of the float32 copy.
+    assert size16 < 0.6 * size32
+    loaded32, info32 = load_model(tmp_path / "m32.keras")
+    np.testing.assert_array_equal(loaded32.predict(x, verbose=0), expected)
+    assert info32 == {"class_names": ["a", "b", "c"], "weights_storage": "float32"}
+
+    loaded16, info16 = load_model(tmp_path / "m16.keras")
+    assert info16["weights_storage"] == "float16"
+    assert all(w.dtype == "float32" for w in loaded16.weights)
+    # Every weight equals the original rounded to float16, nothing more.
+    for original, stored in zip(model.weights, loaded16.weights):
+        np.testing.assert_array_equal(
+            stored.numpy(), original.numpy().astype("float16").astype("float32"))
+    np.testing.assert_allclose(loaded16.predict(x, verbose=0), expected, atol=5e-3)
+
+
+def test_compact_model_refuses_bad_arguments(tmp_path):
+    model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
+    save_model(model, tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="`weights_dtype` must be 'float32' or 'float16'"):
+        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", weights_dtype="int8")
+    with pytest.raises(ValueError, match="must be a new file ending in '.keras'"):
+        compact_model(tmp_path / "m.keras", tmp_path / "m.keras")
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        compact_model(tmp_path / "missing.keras", tmp_path / "c.keras")
+    assert sorted(os.listdir(tmp_path)) == ["m.keras"]
