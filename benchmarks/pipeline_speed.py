@@ -55,6 +55,37 @@ def pipeline_images_per_second(dataset, batches, warmup=3):
     return count / (time.perf_counter() - start)
 
 
+def pipeline_rate(cases, patch_size, batch_size, backend, batches, augment="default", **options):
+    """Build the training pipeline of ``cases`` and measure the images/s it delivers.
+
+    Args:
+        cases: a ``CaseDataset`` (or a list of its cases).
+        patch_size: ``(height, width)`` of the batches.
+        batch_size: images per batch.
+        backend: the augmentation backend, ``"albumentations"`` or ``"tf"``.
+        batches: timed batches (after 3 untimed ones).
+        augment: the augmentation preset.
+        **options: further :func:`kerasseg.data.make_dataset` options, such as
+            ``mode="2.5d", context=2, slice_axis=2``.
+
+    Returns:
+        ``(images_per_second, prepare_seconds, dataset)``: the rate, the time
+        ``make_dataset`` took (loading and preprocessing every case) and the dataset.
+
+    Example:
+        >>> rate, prepare_s, dataset = pipeline_rate(cases, (64, 64), 32, "tf", batches=10)  # doctest: +SKIP
+    """
+    from kerasseg.data.pipeline import make_dataset
+
+    start = time.perf_counter()
+    dataset = make_dataset(
+        cases, patch_size=tuple(patch_size), batch_size=batch_size, augment=augment,
+        augment_backend=backend, seed=0, **options
+    )
+    prepare_s = time.perf_counter() - start
+    return pipeline_images_per_second(dataset, batches), prepare_s, dataset
+
+
 def training_images_per_second(input_shape, num_classes, batch_size, batches=10, warmup=2):
     """Training-step throughput of a plain U-Net on random batches of the given shape.
 
@@ -95,7 +126,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from kerasseg.data.dataset import load_dataset
-    from kerasseg.data.pipeline import make_dataset
 
     rows = []
     for name, folder, patch, batch, n_cases in CONFIGS:
@@ -113,12 +143,7 @@ def main(argv=None):
                 patch + (1,), cases.num_classes, batch, batches=args.train_batches
             )
         for backend in BACKENDS:
-            start = time.perf_counter()
-            dataset = make_dataset(
-                cases, patch_size=patch, batch_size=batch, augment=args.augment, augment_backend=backend, seed=0
-            )
-            prepare_s = time.perf_counter() - start
-            rate = pipeline_images_per_second(dataset, args.batches)
+            rate, prepare_s, _ = pipeline_rate(cases, patch, batch, backend, args.batches, augment=args.augment)
             ratio = f"{rate / train_rate:.1f}x" if train_rate else "-"
             train = f"{train_rate:.1f}" if train_rate else "-"
             rows.append((name, len(cases), batch, backend, f"{prepare_s:.1f}", f"{rate:.0f}", train, ratio))

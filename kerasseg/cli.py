@@ -59,6 +59,9 @@ def _add_train(sub):
     p.add_argument("--model", default="unet", help="model family (default: unet)")
     p.add_argument("--class-names", default=None, metavar="NAME,NAME,...",
                    help="names of the classes, index = class (default: from the data set)")
+    p.add_argument("--label-values", default=None, metavar="V,V,...",
+                   help="stored mask value of each class, index = class (e.g. 255,0 makes "
+                        "0-valued pixels class 1)")
     p.add_argument("--output", required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=16, help="per-replica batch size")
@@ -98,6 +101,24 @@ def _add_train(sub):
     p.set_defaults(func=_train)
 
 
+def _labelled_dataset(path, class_names, label_values):
+    from kerasseg.data import load_dataset
+
+    options = {}
+    if class_names:
+        options["class_names"] = [name.strip() for name in class_names.split(",")]
+        if not all(options["class_names"]):
+            raise SystemExit(f"kerasseg train: --class-names has an empty name: {class_names!r}")
+    if label_values:
+        try:
+            options["label_values"] = [int(value) for value in label_values.split(",")]
+        except ValueError:
+            raise SystemExit(
+                f"kerasseg train: --label-values must be comma-separated integers: {label_values!r}"
+            ) from None
+    return load_dataset(path, **options)
+
+
 def _train(args):
     from kerasseg.training import train
 
@@ -111,13 +132,8 @@ def _train(args):
         if stored is None:
             raise SystemExit(f"kerasseg train: nothing to resume in {args.output}")
         data = stored["data"]["root"]
-    if args.class_names:
-        from kerasseg.data import load_dataset
-
-        names = [name.strip() for name in args.class_names.split(",")]
-        if not all(names):
-            raise SystemExit(f"kerasseg train: --class-names has an empty name: {args.class_names!r}")
-        data = load_dataset(data, class_names=names)
+    if args.class_names or args.label_values:
+        data = _labelled_dataset(data, args.class_names, args.label_values)
     result = train(
         data, args.model, output_dir=args.output, epochs=args.epochs,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,

@@ -359,7 +359,8 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
         label = predictor.predict_case(CaseData(image, None, geometry))
         target = prediction_path(path, output_dir)
         planar = target.endswith(".png")
-        values = [0, 255] if planar and binary_folder else None
+        values = predictor.info.get("label_values") or (
+            [0, 255] if planar and binary_folder else None)
         write_label(target, label, geometry=geometry, label_values=values)
         written.append((path, target))
     return written

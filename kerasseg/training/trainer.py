@@ -375,6 +375,9 @@ def _run(data, output_dir, settings, state, stored, verbose):
         "stride": stride,
         "training_data": dataset.root,
     }
+    stored_values = _stored_label_values(dataset, num_classes)
+    if stored_values is not None:
+        info["label_values"] = stored_values
     if not stored:
         stored = {
             "settings": {**settings, "output_dir": output_dir},
@@ -530,3 +533,16 @@ def _jsonable(value):
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
+
+
+def _stored_label_values(dataset, num_classes):
+    """The mask value of each class when the data set declares them, so predictions are
+    written back in the data's own convention; ``None`` otherwise."""
+    cases = getattr(dataset, "cases", None) or []
+    pairs = getattr(cases[0], "label_values", None) if cases else None
+    if not pairs:
+        return None
+    stored = {int(index): int(value) for value, index in pairs}
+    if sorted(stored) != list(range(num_classes)):
+        return None
+    return [stored[index] for index in range(num_classes)]

@@ -89,3 +89,51 @@ def test_train_refuses_existing_run(trained, capsys):
                  "--epochs", "1", "--verbose", "0"])
     assert code == 1
     assert "--resume" in capsys.readouterr().err
+
+
+def _em_folder(root, count=3):
+    """Three real EM crops (64x64) whose masks store cells as 255 and membranes as 0."""
+    import cv2
+
+    em = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
+                      "isbi2012_membrane", "train")
+    (root / "image").mkdir(parents=True)
+    (root / "label").mkdir()
+    for index in range(count):
+        image = cv2.imread(os.path.join(em, "image", f"{index}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(os.path.join(em, "label", f"{index}.png"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(root / "image" / f"{index}.png"), image[:64, :64])
+        cv2.imwrite(str(root / "label" / f"{index}.png"), mask[:64, :64])
+    return root
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared", "data", "isbi2012_membrane")),
+    reason="ISBI 2012 data not present")
+def test_train_with_class_names_and_label_values_writes_masks_back(tmp_path):
+    data = _em_folder(tmp_path / "em")
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "run"),
+                 "--class-names", "cell,membrane", "--label-values", "255,0",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
+                 "--model-option", "depth=1", "--model-option", "base_filters=2",
+                 "--verbose", "0", "--no-evaluate"]) == 0
+    info = json.load(open(tmp_path / "run" / "run.json"))["info"]
+    assert info["class_names"] == ["cell", "membrane"] and info["label_values"] == [255, 0]
+    # Predictions are written in the masks' own convention: class 0 (cell) as 255.
+    from kerasseg.inference import Predictor
+
+    predictor = Predictor(str(tmp_path / "run" / "best.keras"))
+    data_case = load_dataset(str(data), label_values=[255, 0])[0].load()
+    expected = predictor.predict_case(data_case)[0]
+    assert main(["predict", "--model", str(tmp_path / "run" / "best.keras"),
+                 "--input", str(data / "image" / "0.png"), "--output", str(tmp_path / "out")]) == 0
+    import cv2
+
+    written = cv2.imread(str(tmp_path / "out" / "0.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(written, np.where(expected == 0, 255, 0))
+
+
+def test_train_refuses_bad_label_values(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--label-values must be comma-separated integers"):
+        main(["train", "--data", hippocampus_path(), "--output", str(tmp_path / "run"),
+              "--label-values", "0,one"])

@@ -1,0 +1,67 @@
+"""The machine's measured float32 peak: a large matmul and a 3x3 convolution.
+
+Both run as ``tf.function`` calls on random tensors created beforehand, timed after
+warm-up calls; the GFLOP/s of the best and of the median call are reported. On a CPU
+TensorFlow executes a call synchronously, so the call's wall time is the work's time.
+"""
+
+import tensorflow as tf
+
+from benchmarks.suite.measure import conv2d_flops, gflops_per_second, matmul_flops, summarize_times, time_calls
+
+
+def _result(flops, times):
+    summary = summarize_times(times)
+    return {
+        "flops": flops,
+        **summary,
+        "gflops_best": gflops_per_second(flops, summary["best_s"]),
+        "gflops_median": gflops_per_second(flops, summary["median_s"]),
+    }
+
+
+def matmul_peak(n=2048, repeats=10, warmup=2):
+    """Time ``tf.linalg.matmul`` of two float32 ``n x n`` matrices.
+
+    Args:
+        n: the matrix side.
+        repeats: timed calls.
+        warmup: untimed calls first.
+
+    Returns:
+        dict with ``n``, ``flops`` (``2 * n**3``), ``best_s``, ``median_s``, ``repeats``,
+        ``gflops_best`` and ``gflops_median``.
+
+    Example:
+        >>> matmul_peak(n=64, repeats=2)["flops"]
+        524288
+    """
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    b = tf.random.stateless_normal((n, n), seed=(3, 4))
+    product = tf.function(tf.linalg.matmul)
+    times = time_calls(lambda: product(a, b), repeats=repeats, warmup=warmup)
+    return {"n": n, **_result(matmul_flops(n), times)}
+
+
+def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2):
+    """Time a stride-1 "same" 3x3 ``tf.nn.conv2d`` (NHWC, float32).
+
+    Args:
+        shape: ``(batch, height, width, in_channels, out_channels)``.
+        repeats: timed calls.
+        warmup: untimed calls first.
+
+    Returns:
+        dict with ``shape``, ``flops`` (``2 * B * H * W * Cin * Cout * 9``), ``best_s``,
+        ``median_s``, ``repeats``, ``gflops_best`` and ``gflops_median``.
+
+    Example:
+        >>> conv_peak((1, 8, 8, 4, 4), repeats=2)["flops"]
+        18432
+    """
+    batch, height, width, cin, cout = shape
+    x = tf.random.stateless_normal((batch, height, width, cin), seed=(5, 6))
+    kernel = tf.random.stateless_normal((3, 3, cin, cout), seed=(7, 8))
+    conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, strides=1, padding="SAME"))
+    times = time_calls(lambda: conv(x, kernel), repeats=repeats, warmup=warmup)
+    return {"shape": list(shape), **_result(conv2d_flops(batch, height, width, cin, cout), times)}

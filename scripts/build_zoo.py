@@ -1,0 +1,342 @@
+"""Train, evaluate and package the model zoo's entries.
+
+Every entry is trained by ``kerasseg train`` with the arguments in ``scripts/zoo_recipes.py``,
+evaluated per case in 3-D on the run's held-out test cases (never used for training or model
+selection), with and without flip test-time augmentation, and packaged into the repository's
+``zoo/`` folder: the ``.keras`` file, its model card, its per-case metrics and a golden
+output; the registry entry (``kerasseg/zoo/registry.json``) gets the file's size, SHA-256,
+parameter count, split and metrics, and the README's zoo table is rewritten from the registry.
+
+Usage (from the repository root):
+    python scripts/build_zoo.py train NAME [--data-root ../shared/data] [--runs runs/zoo]
+    python scripts/build_zoo.py package NAME [--data-root ...] [--runs ...]
+    python scripts/build_zoo.py readme
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from zoo_recipes import RECIPES, train_command  # noqa: E402
+
+ZOO = ROOT / "zoo"
+README = ROOT / "README.md"
+TABLE_START = "<!-- zoo table: written by scripts/build_zoo.py readme -->"
+TABLE_END = "<!-- end of zoo table -->"
+# Parity required of float16 weight storage, on the held-out cases.
+FLOAT16_MAX_CASE_DICE_CHANGE = 0.01
+FLOAT16_MAX_MEAN_DICE_CHANGE = 0.002
+
+
+def train(name, data_root, runs):
+    """Run the entry's ``kerasseg train`` command."""
+    command = [sys.executable, "-m", "kerasseg.cli"] + train_command(name, data_root, runs)
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def _summary(evaluation, class_names):
+    summary = {"mean_dice": round(evaluation["mean_foreground_dice"], 4)}
+    for name in class_names[1:]:
+        stats = evaluation["summary"][name]
+        summary[f"dice_{name}"] = round(stats["dice"]["mean"], 4)
+        summary[f"hd95_{name}"] = round(stats["hd95"]["mean"], 3)
+    return summary
+
+
+def _per_case(evaluation, class_names):
+    return {row["case_id"]: {name: {"dice": round(row["metrics"][name]["dice"], 5),
+                                    "hd95": round(row["metrics"][name]["hd95"], 4)}
+                             for name in class_names[1:]}
+            for row in evaluation["cases"]}
+
+
+def _golden(model_path, case, target):
+    """Store the entry's prediction on one held-out case: labels and central-slice scores."""
+    import numpy as np
+
+    from kerasseg.inference import Predictor
+
+    label, scores = Predictor(str(model_path)).predict_case(case, return_probabilities=True)
+    middle = label.shape[0] // 2
+    crop = scores[middle, :64, :64]
+    np.savez_compressed(target, case_id=case.case_id, labels=label.astype("uint8"),
+                        slice_index=middle, slice_scores=crop.astype("float32"))
+
+
+def package(name, data_root, runs):
+    """Evaluate the run of entry ``name`` and write its zoo files and registry entry."""
+    import keras
+
+    from kerasseg import zoo
+    from kerasseg.data import load_dataset
+    from kerasseg.inference import evaluate_model
+    from kerasseg.modelfile import compact_model, load_model
+    from kerasseg.training.checkpoint import read_json, write_json_atomic, write_text_atomic
+
+    recipe = RECIPES[name]
+    run_dir = pathlib.Path(runs) / name
+    run = read_json(run_dir / "run.json")
+    if run is None:
+        raise SystemExit(f"{run_dir}/run.json not found: train the entry first")
+    info = run["info"]
+    class_names = info["class_names"]
+    dataset = load_dataset(os.path.join(data_root, recipe["data"]), class_names=class_names)
+    held_out = dataset.subset(run["split"]["test"])
+    ZOO.mkdir(exist_ok=True)
+    target = ZOO / f"{name}.keras"
+
+    reference = evaluate_model(str(run_dir / "best.keras"), held_out)
+    compact_model(run_dir / "best.keras", target, weights_dtype=recipe["weights_dtype"])
+    plain = evaluate_model(str(target), held_out)
+    tta = evaluate_model(str(target), held_out, tta=True)
+    changes = [abs(a["mean_foreground_dice"] - b["mean_foreground_dice"])
+               for a, b in zip(reference["cases"], plain["cases"])]
+    parity = {
+        "weights_storage": recipe["weights_dtype"],
+        "mean_dice_float32_weights": round(reference["mean_foreground_dice"], 5),
+        "mean_dice_stored_weights": round(plain["mean_foreground_dice"], 5),
+        "max_case_dice_change": round(max(changes), 5),
+    }
+    if recipe["weights_dtype"] == "float16" and (
+            max(changes) > FLOAT16_MAX_CASE_DICE_CHANGE
+            or abs(reference["mean_foreground_dice"] - plain["mean_foreground_dice"])
+            > FLOAT16_MAX_MEAN_DICE_CHANGE):
+        print(f"{name}: float16 weights change the results too much ({parity}); storing float32")
+        compact_model(run_dir / "best.keras", target, weights_dtype="float32")
+        plain = reference
+        parity["weights_storage"] = "float32"
+
+    model, _ = load_model(target)
+    history = (run_dir / "history.csv").read_text().strip().splitlines()
+    epochs_run = len(history) - 1
+    record = {
+        "name": name,
+        "arch": recipe["arch"],
+        "summary": recipe["summary"],
+        "file": target.name,
+        "size": target.stat().st_size,
+        "sha256": zoo.sha256(target),
+        "url": None,
+        "card": f"{name}.md",
+        "params": int(model.count_params()),
+        "build": {"arch": recipe["arch"], "input_channels": int(model.input_shape[-1]),
+                  "num_classes": len(class_names), "options": info["model_options"]},
+        "input": {"channels": info["channels"], "modalities": info.get("modalities"),
+                  "patch_size": info["patch_size"], "stride": info["stride"],
+                  "preprocessing": info["preprocessing"]},
+        "class_names": class_names,
+        "training": {
+            "command": "kerasseg " + " ".join(train_command(name)),
+            "seed": run["settings"]["seed"],
+            "data": recipe["dataset"],
+            "data_folder": recipe["data"],
+            "licence": recipe["licence"],
+            "citation": recipe["citation"],
+            "epochs": epochs_run,
+            "best_epoch": _best_epoch(history),
+            "software": f"kerasseg, TensorFlow {_tf_version()}, Keras {keras.__version__}",
+            "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
+            "date": datetime.date.today().isoformat(),
+        },
+        "split": {"train": run["split"]["train"], "val": run["split"]["val"],
+                  "test": run["split"]["test"]},
+        "metrics": _summary(plain, class_names),
+        "metrics_tta": _summary(tta, class_names),
+        "storage_parity": parity,
+    }
+    cases = {"no_tta": _per_case(plain, class_names), "tta": _per_case(tta, class_names)}
+    write_json_atomic(ZOO / f"{name}.metrics.json", cases)
+    _golden(target, held_out[0], ZOO / f"{name}.golden.npz")
+    write_text_atomic(ZOO / record["card"], card(record, cases))
+
+    registry = read_json(zoo.REGISTRY) or {"version": 1, "entries": []}
+    entries = [e for e in registry["entries"] if e["name"] != name] + [record]
+    registry["entries"] = sorted(entries, key=lambda e: e["name"])
+    write_json_atomic(zoo.REGISTRY, registry)
+    print(f"{name}: {record['metrics']} (TTA {record['metrics_tta']}), {record['size'] / 1e6:.2f} MB")
+    readme()
+
+
+def _best_epoch(history):
+    header = history[0].split(",")
+    if "val_dice" not in header:
+        return None
+    column = header.index("val_dice")
+    values = [float(line.split(",")[column]) for line in history[1:]]
+    return 1 + max(range(len(values)), key=values.__getitem__)
+
+
+def _tf_version():
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def _metric_line(metrics, class_names):
+    return ", ".join(f"{n} Dice {metrics[f'dice_{n}']:.3f} / HD95 {metrics[f'hd95_{n}']:.2f}"
+                     for n in class_names[1:])
+
+
+def card(record, cases):
+    """Return the Markdown model card of a registry record and its per-case metrics."""
+    names = record["class_names"]
+    training = record["training"]
+    volumes = record["input"]["preprocessing"].get("slice_axis") is not None and \
+        "hippocampus" in record["name"]
+    unit = "mm" if volumes else "pixels"
+    lines = [
+        f"# {record['name']}",
+        "",
+        record["summary"],
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"kerasseg predict --model {record['name']} --input IMAGES/ --output PREDICTIONS/",
+        "```",
+        "",
+        "```python",
+        "from kerasseg import zoo",
+        f"model, info = zoo.load({record['name']!r}, return_info=True)",
+        "```",
+        "",
+        "Raw files need no options: the entry's file carries its preprocessing "
+        f"({_describe_preprocessing(record)}). "
+        "Predictions come back on each input's own grid.",
+        "",
+        "## Model",
+        "",
+        f"- architecture: `{record['arch']}` with options `{record['build']['options']}`, "
+        f"{record['params']:,} parameters",
+        f"- input: {record['input']['channels']} channel(s) "
+        f"({', '.join(record['input']['modalities'] or [])}); trained on "
+        f"{record['input']['patch_size'][0]}x{record['input']['patch_size'][1]} inputs; any "
+        f"size that is a multiple of {record['input']['stride']} works, larger images are tiled",
+        f"- classes: {', '.join(f'{i} {n}' for i, n in enumerate(names))}",
+        f"- file: `{record['file']}`, {record['size'] / 1e6:.2f} MB, SHA-256 `{record['sha256']}`; "
+        f"weights stored as {record['storage_parity']['weights_storage']}",
+        "",
+        "## Training",
+        "",
+        f"- data: {training['data']}",
+        f"- licence: {training['licence']}",
+        f"- cite: {training['citation']}",
+        f"- split (by case, seed {training['seed']}): {len(record['split']['train'])} training, "
+        f"{len(record['split']['val'])} model-selection, {len(record['split']['test'])} held-out "
+        "cases (listed in the registry)",
+        f"- {training['epochs']} epochs, best model-selection Dice at epoch {training['best_epoch']}; "
+        f"{training['software']}; {training['machine']}; {training['date']}",
+        "- command (from the repository root, data beside it):",
+        "",
+        "```bash",
+        training["command"],
+        "```",
+        "",
+        "## Measured accuracy",
+        "",
+        f"On the {len(record['split']['test'])} held-out cases, never used for training or model "
+        f"selection, per case {'in 3-D at the original 1 mm grid' if volumes else 'per image'}; "
+        f"HD95 in {unit}:",
+        "",
+        "| prediction | mean foreground Dice | " + " | ".join(
+            f"{n} Dice | {n} HD95" for n in names[1:]) + " |",
+        "| --- | ---: | " + " | ".join("---: | ---:" for _ in names[1:]) + " |",
+    ]
+    for label, metrics in (("plain", record["metrics"]), ("flip TTA", record["metrics_tta"])):
+        lines.append(f"| {label} | {metrics['mean_dice']:.3f} | " + " | ".join(
+            f"{metrics[f'dice_{n}']:.3f} | {metrics[f'hd95_{n}']:.2f}" for n in names[1:]) + " |")
+    parity = record["storage_parity"]
+    lines += [
+        "",
+        f"Weight storage: with float32 weights the held-out mean Dice is "
+        f"{parity['mean_dice_float32_weights']:.4f}; with the stored "
+        f"{parity['weights_storage']} weights {parity['mean_dice_stored_weights']:.4f} (largest "
+        f"change of one case's Dice: {parity['max_case_dice_change']:.4f}).",
+        "",
+        "Per case (plain prediction; `kerasseg predict` without `--tta` reproduces these; "
+        f"`{record['name']}.metrics.json` also holds the TTA numbers):",
+        "",
+        "| case | " + " | ".join(f"{n} Dice | {n} HD95" for n in names[1:]) + " |",
+        "| --- | " + " | ".join("---: | ---:" for _ in names[1:]) + " |",
+    ]
+    for case_id, values in sorted(cases["no_tta"].items()):
+        lines.append(f"| {case_id} | " + " | ".join(
+            f"{values[n]['dice']:.4f} | {values[n]['hd95']:.2f}" for n in names[1:]) + " |")
+    lines += ["", "## Limits", "", _limits(record), ""]
+    return "\n".join(lines)
+
+
+def _describe_preprocessing(record):
+    spec = record["input"]["preprocessing"]
+    parts = [f"{spec['mode']} slices"]
+    if spec.get("mode") == "2.5d":
+        parts[0] += f" with {spec['context']} neighbours on each side"
+    if spec.get("slice_axis") is not None and "hippocampus" in record["name"]:
+        parts.append(f"taken across volume axis {spec['slice_axis']}")
+    if spec.get("target_spacing"):
+        parts.append(f"resampled to spacing {spec['target_spacing']} (x, y, z)")
+    parts.append(f"{spec['normalization']['method']} intensity normalization")
+    return ", ".join(parts)
+
+
+def _limits(record):
+    if "hippocampus" in record["name"]:
+        return ("Trained on one public data set of T1-weighted MRI crops around the hippocampus "
+                "(the Decathlon's preprocessing); whole-brain scans need cropping to a similar "
+                "field of view first. Not validated for clinical use.")
+    return ("Trained on 21 images of one EM volume (one species, one microscope); other tissues "
+            "or resolutions need fine-tuning (`kerasseg train --init-weights isbi2012-unet`). "
+            "Scores are pixel Dice and HD95 per image, not the challenge's Rand or warping "
+            "errors.")
+
+
+def readme():
+    """Rewrite the README's zoo table from the registry."""
+    from kerasseg import zoo
+
+    rows = ["| entry | model | params | file | held-out cases | mean Dice | with flip TTA | "
+            "per class (Dice / HD95) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name in zoo.list_entries():
+        record = zoo.entry(name)
+        rows.append(
+            f"| [{name}](zoo/{record['card']}) | {record['arch']} | {record['params'] / 1e6:.2f} M | "
+            f"{record['size'] / 1e6:.1f} MB | {len(record['split']['test'])} | "
+            f"{record['metrics']['mean_dice']:.3f} | {record['metrics_tta']['mean_dice']:.3f} | "
+            f"{_metric_line(record['metrics'], record['class_names'])} |")
+    text = README.read_text()
+    if TABLE_START not in text:
+        raise SystemExit(f"{README} has no zoo table marker {TABLE_START!r}")
+    head, rest = text.split(TABLE_START, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    from kerasseg.training.checkpoint import write_text_atomic
+
+    write_text_atomic(README, head + TABLE_START + "\n" + "\n".join(rows) + "\n" + TABLE_END + tail)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=["train", "package", "readme"])
+    parser.add_argument("names", nargs="*", help=f"entries (default: all of {sorted(RECIPES)})")
+    parser.add_argument("--data-root", default=os.environ.get("KERASSEG_DATA", "../shared/data"))
+    parser.add_argument("--runs", default="runs/zoo")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.step == "readme":
+        return readme()
+    for name in args.names or sorted(RECIPES):
+        if name not in RECIPES:
+            raise SystemExit(f"unknown entry {name!r}; the recipes are {sorted(RECIPES)}")
+        (train if args.step == "train" else package)(name, args.data_root, args.runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The training recipe of every zoo entry: the exact ``kerasseg train`` arguments.
+
+``python scripts/build_zoo.py train NAME`` runs ``kerasseg train --data DATA_ROOT/<data>
+--output RUNS/<name> <args>``; the registry and the model card record the same command.
+"""
+
+HIPPOCAMPUS = {
+    "data": "msd_hippocampus",
+    "dataset": "Medical Segmentation Decathlon, Task04 Hippocampus (208 labelled T1 MRI "
+               "volumes of the anterior and posterior hippocampus, about 35x50x35 voxels of 1 mm)",
+    "licence": "CC BY-SA 4.0 (Medical Segmentation Decathlon)",
+    "citation": "Antonelli M. et al., The Medical Segmentation Decathlon, Nature Communications "
+                "13, 4128 (2022); Simpson A. L. et al., arXiv:1902.09063 (2019).",
+}
+# 2.5-D: five neighbouring sagittal slices in, the middle slice's labels out; every entry
+# uses the same split (seed 0: 145 training, 21 model-selection, 42 held-out volumes).
+HIPPOCAMPUS_ARGS = ["--mode", "2.5d", "--context", "2", "--slice-axis", "2",
+                    "--batch-size", "32", "--steps-per-epoch", "60", "--learning-rate", "2e-3",
+                    "--augment", "light", "--test-fraction", "0.2", "--val-fraction", "0.1",
+                    "--seed", "0", "--no-evaluate"]
+
+RECIPES = {
+    "hippocampus-unet": dict(
+        HIPPOCAMPUS, arch="unet", weights_dtype="float16",
+        summary="2.5-D U-Net for the anterior and posterior hippocampus in T1 MRI.",
+        args=["--model", "unet", "--model-option", "depth=3", "--model-option", "base_filters=32",
+              "--epochs", "30"] + HIPPOCAMPUS_ARGS,
+    ),
+    "hippocampus-deeplab": dict(
+        HIPPOCAMPUS, arch="deeplab", weights_dtype="float16",
+        summary="2.5-D DeepLabv3+ (small residual encoder, output stride 8) for the anterior "
+                "and posterior hippocampus in T1 MRI. Slices are resampled to 0.5 mm in-plane "
+                "because the decoder predicts at a quarter of the input resolution.",
+        args=["--model", "deeplab", "--model-option", "backbone=small",
+              "--model-option", "output_stride=8", "--target-spacing", "none,0.5,0.5",
+              "--epochs", "24"] + HIPPOCAMPUS_ARGS,
+    ),
+    "hippocampus-fcn8s": dict(
+        HIPPOCAMPUS, arch="fcn8s", weights_dtype="float16",
+        summary="2.5-D FCN-8s (VGG-style encoder, 16..128 filters) for the anterior and "
+                "posterior hippocampus in T1 MRI. Slices are resampled to 1/3 mm in-plane "
+                "because FCN-8s predicts at an eighth of the input resolution.",
+        args=["--model", "fcn8s", "--model-option", "base_filters=16",
+              "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
+    ),
+    "isbi2012-unet": dict(
+        arch="unet", weights_dtype="float16",
+        data="isbi2012_membrane/train",
+        dataset="ISBI 2012 EM segmentation challenge training set (30 serial-section TEM "
+                "images of the Drosophila first-instar larva ventral nerve cord, 512x512, "
+                "membrane vs cell interior; masks store cells as 255 and membranes as 0)",
+        licence="ISBI 2012 challenge data: free for non-commercial segmentation research; "
+                "cite the papers below",
+        citation="Cardona A. et al., PLoS Biology 8(10):e1000502 (2010); Arganda-Carreras I. "
+                 "et al., Frontiers in Neuroanatomy 9:142 (2015).",
+        summary="2-D U-Net for cell membranes in electron microscopy, tiled 256x256 prediction.",
+        args=["--model", "unet", "--class-names", "cell,membrane", "--label-values", "255,0",
+              "--model-option", "depth=4", "--model-option", "base_filters=16",
+              "--epochs", "20", "--steps-per-epoch", "40", "--batch-size", "8",
+              "--learning-rate", "2e-3", "--augment", "default", "--test-fraction", "0.2",
+              "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
+    ),
+}
+
+
+def train_command(name, data_root="../shared/data", runs="runs/zoo"):
+    """Return the ``kerasseg train`` argument list of entry ``name``."""
+    recipe = RECIPES[name]
+    return (["train", "--data", f"{data_root}/{recipe['data']}", "--output", f"{runs}/{name}"]
+            + recipe["args"])
