@@ -105,12 +105,14 @@ def load_model(path, compile=False):
 WEIGHTS_MEMBER = "model.weights.h5"
 
 
-def _copy_h5(source, target, dtype):
+def _copy_h5(source, target, dtype, skip=()):
     import numpy as np
 
     for key, value in source.attrs.items():
         target.attrs[key] = value
     for key, item in source.items():
+        if key in skip:
+            continue
         if hasattr(item, "dtype"):
             array = item[()]
             if dtype is not None and getattr(array, "dtype", None) == np.float32:
@@ -123,7 +125,8 @@ def _copy_h5(source, target, dtype):
 def compact_model(path, target, weights_dtype="float32"):
     """Write a smaller copy of a ``.keras`` file for distribution, atomically.
 
-    The copy is deflate-compressed and, with ``weights_dtype="float16"``, stores the float32
+    The copy leaves out the training state (optimizer variables and compile settings: it
+    loads for inference and fine-tuning, which compiles afresh), is deflate-compressed and, with ``weights_dtype="float16"``, stores the float32
     weights in half precision; Keras casts them back to float32 when the model is loaded,
     so the loaded model computes in float32 with weights rounded to float16 (check the
     effect on predictions before publishing such a file). The info member records
@@ -172,8 +175,13 @@ def compact_model(path, target, weights_dtype="float32"):
                 if name == WEIGHTS_MEMBER:
                     buffer = io.BytesIO()
                     with h5py.File(io.BytesIO(data), "r") as weights, h5py.File(buffer, "w") as out:
-                        _copy_h5(weights, out, None if weights_dtype == "float32" else "float16")
+                        _copy_h5(weights, out, None if weights_dtype == "float32" else "float16",
+                                 skip=("optimizer",))
                     data = buffer.getvalue()
+                elif name == "config.json":
+                    config = json.loads(data.decode("utf-8"))
+                    config.pop("compile_config", None)
+                    data = json.dumps(config).encode("utf-8")
                 archive.writestr(name, data)
             archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))
         os.replace(temp, target)

@@ -121,6 +121,7 @@ def package(name, data_root, runs):
         "name": name,
         "arch": recipe["arch"],
         "summary": recipe["summary"],
+        "limits": recipe["limits"],
         "file": target.name,
         "size": target.stat().st_size,
         "sha256": zoo.sha256(target),
@@ -131,7 +132,9 @@ def package(name, data_root, runs):
                   "num_classes": len(class_names), "options": info["model_options"]},
         "input": {"channels": info["channels"], "modalities": info.get("modalities"),
                   "patch_size": info["patch_size"], "stride": info["stride"],
-                  "preprocessing": info["preprocessing"]},
+                  "preprocessing": info["preprocessing"],
+                  "label_values": info.get("label_values"),
+                  "spatial_dims": info["spatial_dims"]},
         "class_names": class_names,
         "training": {
             "command": "kerasseg " + " ".join(train_command(name)),
@@ -189,8 +192,7 @@ def card(record, cases):
     """Return the Markdown model card of a registry record and its per-case metrics."""
     names = record["class_names"]
     training = record["training"]
-    volumes = record["input"]["preprocessing"].get("slice_axis") is not None and \
-        "hippocampus" in record["name"]
+    volumes = record["input"]["spatial_dims"] == 3
     unit = "mm" if volumes else "pixels"
     lines = [
         f"# {record['name']}",
@@ -270,7 +272,7 @@ def card(record, cases):
     for case_id, values in sorted(cases["no_tta"].items()):
         lines.append(f"| {case_id} | " + " | ".join(
             f"{values[n]['dice']:.4f} | {values[n]['hd95']:.2f}" for n in names[1:]) + " |")
-    lines += ["", "## Limits", "", _limits(record), ""]
+    lines += ["", "## Limits", "", record["limits"], ""]
     return "\n".join(lines)
 
 
@@ -279,23 +281,12 @@ def _describe_preprocessing(record):
     parts = [f"{spec['mode']} slices"]
     if spec.get("mode") == "2.5d":
         parts[0] += f" with {spec['context']} neighbours on each side"
-    if spec.get("slice_axis") is not None and "hippocampus" in record["name"]:
+    if record["input"]["spatial_dims"] == 3:
         parts.append(f"taken across volume axis {spec['slice_axis']}")
     if spec.get("target_spacing"):
         parts.append(f"resampled to spacing {spec['target_spacing']} (x, y, z)")
     parts.append(f"{spec['normalization']['method']} intensity normalization")
     return ", ".join(parts)
-
-
-def _limits(record):
-    if "hippocampus" in record["name"]:
-        return ("Trained on one public data set of T1-weighted MRI crops around the hippocampus "
-                "(the Decathlon's preprocessing); whole-brain scans need cropping to a similar "
-                "field of view first. Not validated for clinical use.")
-    return ("Trained on 21 images of one EM volume (one species, one microscope); other tissues "
-            "or resolutions need fine-tuning (`kerasseg train --init-weights isbi2012-unet`). "
-            "Scores are pixel Dice and HD95 per image, not the challenge's Rand or warping "
-            "errors.")
 
 
 def readme():

@@ -11,6 +11,9 @@ HIPPOCAMPUS = {
     "licence": "CC BY-SA 4.0 (Medical Segmentation Decathlon)",
     "citation": "Antonelli M. et al., The Medical Segmentation Decathlon, Nature Communications "
                 "13, 4128 (2022); Simpson A. L. et al., arXiv:1902.09063 (2019).",
+    "limits": "Trained on one public data set of T1-weighted MRI crops around the hippocampus "
+              "(the Decathlon's preprocessing); whole-brain scans need cropping to a similar "
+              "field of view first. Not validated for clinical use.",
 }
 # 2.5-D: five neighbouring sagittal slices in, the middle slice's labels out; every entry
 # uses the same split (seed 0: 145 training, 21 model-selection, 42 held-out volumes).
@@ -53,10 +56,14 @@ RECIPES = {
                 "cite the papers below",
         citation="Cardona A. et al., PLoS Biology 8(10):e1000502 (2010); Arganda-Carreras I. "
                  "et al., Frontiers in Neuroanatomy 9:142 (2015).",
+        limits="Trained on 21 images of one EM volume (one species, one microscope); other "
+               "tissues or resolutions need fine-tuning (`kerasseg train --init-weights "
+               "isbi2012-unet`). Scores are pixel Dice and HD95 per image, not the challenge's "
+               "Rand or warping errors.",
         summary="2-D U-Net for cell membranes in electron microscopy, tiled 256x256 prediction.",
         args=["--model", "unet", "--class-names", "cell,membrane", "--label-values", "255,0",
               "--model-option", "depth=4", "--model-option", "base_filters=16",
-              "--epochs", "20", "--steps-per-epoch", "40", "--batch-size", "8",
+              "--epochs", "16", "--steps-per-epoch", "40", "--batch-size", "8",
               "--learning-rate", "2e-3", "--augment", "default", "--test-fraction", "0.2",
               "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
     ),

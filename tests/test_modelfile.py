@@ -50,6 +50,8 @@ def test_bad_paths(tmp_path):
 def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
     model = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, depth=2,
                            base_filters=8)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((2, 16, 16, 1), "float32"), np.zeros((2, 16, 16), "int32"), verbose=0)
     source = tmp_path / "m.keras"
     save_model(model, source, {"class_names": ["a", "b", "c"]})
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
@@ -57,10 +59,12 @@ def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
 
     size32 = compact_model(source, tmp_path / "m32.keras")
     size16 = compact_model(source, tmp_path / "m16.keras", weights_dtype="float16")
-    assert size32 == os.path.getsize(tmp_path / "m32.keras") < os.path.getsize(source)
+    # The optimizer's two Adam slots per weight are left out: about a third of the size.
+    assert size32 == os.path.getsize(tmp_path / "m32.keras") < 0.4 * os.path.getsize(source)
     # Half-precision weights take about half the bytes of the float32 copy.
     assert size16 < 0.6 * size32
     loaded32, info32 = load_model(tmp_path / "m32.keras")
+    assert getattr(load_model(tmp_path / "m32.keras", compile=True)[0], "optimizer", None) is None
     np.testing.assert_array_equal(loaded32.predict(x, verbose=0), expected)
     assert info32 == {"class_names": ["a", "b", "c"], "weights_storage": "float32"}
 
@@ -71,7 +75,7 @@ def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
     for original, stored in zip(model.weights, loaded16.weights):
         np.testing.assert_array_equal(
             stored.numpy(), original.numpy().astype("float16").astype("float32"))
-    np.testing.assert_allclose(loaded16.predict(x, verbose=0), expected, atol=5e-3)
+    np.testing.assert_allclose(loaded16.predict(x, verbose=0), expected, rtol=5e-3, atol=5e-3)
 
 
 def test_compact_model_refuses_bad_arguments(tmp_path):

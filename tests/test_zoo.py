@@ -114,3 +114,13 @@ def test_cli_zoo_list_and_info(registry, capsys):
     assert "tiny-unet" in capsys.readouterr().out
     assert main(["zoo", "info", "tiny-unet"]) == 0
     assert '"arch": "unet"' in capsys.readouterr().out
+
+
+def test_fetch_from_a_mirror(registry, monkeypatch):
+    os.remove(registry["zoo"] / "tiny-unet.keras")
+    record = dict(registry["record"], url=None)
+    registry["path"].write_text(json.dumps({"entries": [record]}))
+    monkeypatch.setenv("KERASSEG_ZOO_URL", registry["remote"].as_uri())
+    path = zoo.fetch("tiny-unet")
+    assert pathlib.Path(path).parent == registry["cache"]
+    assert zoo.sha256(path) == record["sha256"]

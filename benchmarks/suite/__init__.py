@@ -10,8 +10,11 @@ Modules:
 * :mod:`~benchmarks.suite.inference`: Keras, SavedModel and TFLite latency and throughput;
 * :mod:`~benchmarks.suite.accuracy`: per-class Dice and HD95 of the zoo entries;
 * :mod:`~benchmarks.suite.distribution`: MirroredStrategy against the default strategy;
+* :mod:`~benchmarks.suite.variants`: the U-Net training-step variants and their comparison;
+* :mod:`~benchmarks.suite.targets`: the targets, judged from a run's results;
+* :mod:`~benchmarks.suite.report`: the report's sections as Markdown;
 * :mod:`~benchmarks.suite.worker`: measurements that need a fresh TensorFlow process.
 
-Only :mod:`~benchmarks.suite.measure`, :mod:`~benchmarks.suite.tables` and
-:mod:`~benchmarks.suite.settings` are importable without TensorFlow.
+Every module imports TensorFlow only inside the functions that measure, except
+:mod:`~benchmarks.suite.peak`.
 """

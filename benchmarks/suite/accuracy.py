@@ -97,7 +97,7 @@ def evaluate_zoo(data_root, limit=None, names=None):
                 print(f"  {name} tta={tta}: mean foreground Dice "
                       f"{rows[-1]['mean_foreground_dice']:.4f} on {len(ids)} cases", flush=True)
         except Exception as error:  # noqa: BLE001 - one broken entry must not stop the others
-            rows.append({"entry": name, "data": record.get("data"), "error": f"{type(error).__name__}: {error}",
-                         "registry_metrics": metrics})
+            rows.append({"entry": name, "data": record.get("data"),
+                         "error": f"{type(error).__name__}: {error}", "registry_metrics": metrics})
             print(f"  {name}: not evaluated: {rows[-1]['error']}", flush=True)
     return {"entries": rows, "registered": len(names)}

@@ -107,14 +107,16 @@ def measure_family(family, size, num_classes, workdir, calibration, latency_repe
     def add(fmt, latency, throughput, batch, file_mb=None, export_s=None):
         rows.append({
             "family": family, "shape": list(size), "format": fmt, "file_mb": file_mb,
-            "latency_ms": 1000.0 * latency["median_s"], "latency_best_ms": 1000.0 * latency["best_s"],
+            "latency_ms": 1000.0 * latency["median_s"],
+            "latency_best_ms": 1000.0 * latency["best_s"],
             "throughput_images_per_s": throughput, "throughput_batch": batch, "export_s": export_s,
         })
 
     forward = tf.function(lambda x: model(x, training=False))
     one_t, many_t = tf.constant(one), tf.constant(many)
-    latency, throughput = _timed_rates(lambda: forward(one_t).numpy(), lambda: forward(many_t).numpy(),
-                                       throughput_batch, latency_repeats, throughput_repeats)
+    latency, throughput = _timed_rates(
+        lambda: forward(one_t).numpy(), lambda: forward(many_t).numpy(),
+        throughput_batch, latency_repeats, throughput_repeats)
     add("keras", latency, throughput, throughput_batch)
 
     start = time.perf_counter()
@@ -127,7 +129,8 @@ def measure_family(family, size, num_classes, workdir, calibration, latency_repe
     latency, throughput = _timed_rates(
         lambda: serving(image=one_t)["mask"].numpy(), lambda: serving(image=many_t)["mask"].numpy(),
         throughput_batch, latency_repeats, throughput_repeats)
-    add("savedmodel", latency, throughput, throughput_batch, folder_size(version_dir) / 1e6, export_s)
+    add("savedmodel", latency, throughput, throughput_batch, folder_size(version_dir) / 1e6,
+        export_s)
 
     stream = np.concatenate([one, many])[:throughput_batch]
     for fmt, quantize in _TFLITE_MODES.items():

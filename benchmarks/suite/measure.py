@@ -198,15 +198,18 @@ def cpu_has_flag(flag):
         return False
 
 
-def machine_description():
+def machine_description(list_gpus=False):
     """Describe the machine and software versions the benchmarks run with.
+
+    Args:
+        list_gpus: import TensorFlow to list the GPUs it sees (otherwise they are listed
+            only when TensorFlow is already imported).
 
     Returns:
         dict with ``cpu_model``, ``cpu_cores`` (``os.cpu_count()``), ``usable_cores``
         (the process' CPU affinity), ``memory_gib``, ``gpus`` (GPU names TensorFlow sees,
-        when TensorFlow is already imported), the versions of Python, TensorFlow, Keras,
-        NumPy and ai-edge-litert, ``load_average`` (1, 5, 15 minutes) and ``date`` (UTC,
-        ISO 8601).
+        or ``None`` when not listed), the versions of Python, TensorFlow, Keras, NumPy and
+        ai-edge-litert, ``load_average`` (1, 5, 15 minutes) and ``date`` (UTC, ISO 8601).
 
     Example:
         >>> machine_description()["cpu_cores"] >= 1
@@ -219,6 +222,8 @@ def machine_description():
     except AttributeError:
         usable = os.cpu_count()
     gpus = None
+    if list_gpus:
+        import tensorflow  # noqa: F401 - registers itself in sys.modules
     if "tensorflow" in sys.modules:
         gpus = [gpu.name for gpu in sys.modules["tensorflow"].config.list_physical_devices("GPU")]
     return {

@@ -1,4 +1,7 @@
-"""The machine's measured float32 peak: a large matmul and a 3x3 convolution.
+"""The machine's measured peak: a large float32 matmul and a 3x3 convolution.
+
+The convolution is also timed in bfloat16 when the run measures the ``mixed_bfloat16``
+training variant, whose GFLOP/s can exceed the float32 peak.
 
 Both run as ``tf.function`` calls on random tensors created beforehand, timed after
 warm-up calls; the GFLOP/s of the best and of the median call are reported. On a CPU
@@ -7,7 +10,13 @@ TensorFlow executes a call synchronously, so the call's wall time is the work's 
 
 import tensorflow as tf
 
-from benchmarks.suite.measure import conv2d_flops, gflops_per_second, matmul_flops, summarize_times, time_calls
+from benchmarks.suite.measure import (
+    conv2d_flops,
+    gflops_per_second,
+    matmul_flops,
+    summarize_times,
+    time_calls,
+)
 
 
 def _result(flops, times):
@@ -43,25 +52,27 @@ def matmul_peak(n=2048, repeats=10, warmup=2):
     return {"n": n, **_result(matmul_flops(n), times)}
 
 
-def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2):
-    """Time a stride-1 "same" 3x3 ``tf.nn.conv2d`` (NHWC, float32).
+def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2, dtype="float32"):
+    """Time a stride-1 "same" 3x3 ``tf.nn.conv2d`` (NHWC).
 
     Args:
         shape: ``(batch, height, width, in_channels, out_channels)``.
         repeats: timed calls.
         warmup: untimed calls first.
+        dtype: ``"float32"`` or ``"bfloat16"`` (the compute type of ``mixed_bfloat16``).
 
     Returns:
-        dict with ``shape``, ``flops`` (``2 * B * H * W * Cin * Cout * 9``), ``best_s``,
-        ``median_s``, ``repeats``, ``gflops_best`` and ``gflops_median``.
+        dict with ``shape``, ``dtype``, ``flops`` (``2 * B * H * W * Cin * Cout * 9``),
+        ``best_s``, ``median_s``, ``repeats``, ``gflops_best`` and ``gflops_median``.
 
     Example:
         >>> conv_peak((1, 8, 8, 4, 4), repeats=2)["flops"]
         18432
     """
     batch, height, width, cin, cout = shape
-    x = tf.random.stateless_normal((batch, height, width, cin), seed=(5, 6))
-    kernel = tf.random.stateless_normal((3, 3, cin, cout), seed=(7, 8))
+    x = tf.cast(tf.random.stateless_normal((batch, height, width, cin), seed=(5, 6)), dtype)
+    kernel = tf.cast(tf.random.stateless_normal((3, 3, cin, cout), seed=(7, 8)), dtype)
     conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, strides=1, padding="SAME"))
     times = time_calls(lambda: conv(x, kernel), repeats=repeats, warmup=warmup)
-    return {"shape": list(shape), **_result(conv2d_flops(batch, height, width, cin, cout), times)}
+    flops = conv2d_flops(batch, height, width, cin, cout)
+    return {"shape": list(shape), "dtype": dtype, **_result(flops, times)}

@@ -11,7 +11,7 @@ from benchmarks.suite.tables import fmt, markdown_table
 #: Section key in the results dict -> heading, in report order.
 SECTIONS = (
     ("machine", "Machine"),
-    ("peak", "Machine peak (float32)"),
+    ("peak", "Machine peak"),
     ("training", "Training throughput per model family"),
     ("pipeline", "Input pipeline vs training"),
     ("inference", "Inference latency and throughput"),
@@ -39,7 +39,9 @@ def _shape(shape):
 
 
 def _error(section):
-    return f"Not measured: {section['error']}" if isinstance(section, dict) and "error" in section else None
+    if isinstance(section, dict) and "error" in section:
+        return f"Not measured: {section['error']}"
+    return None
 
 
 def render_machine(results):
@@ -48,9 +50,11 @@ def render_machine(results):
     run = results.get("run") or {}
     rows = [
         ("CPU", machine.get("cpu_model")),
-        ("cores (os.cpu_count / usable)", f"{machine.get('cpu_cores')} / {machine.get('usable_cores')}"),
+        ("cores (os.cpu_count / usable)",
+         f"{machine.get('cpu_cores')} / {machine.get('usable_cores')}"),
         ("RAM", fmt(machine.get("memory_gib"), 1, " GiB")),
-        ("GPUs", ", ".join(machine.get("gpus") or []) or "none"),
+        ("GPUs", "not listed" if machine.get("gpus") is None
+         else ", ".join(machine["gpus"]) or "none"),
         ("Python / TensorFlow / Keras", f"{machine.get('python')} / {machine.get('tensorflow')} / "
                                         f"{machine.get('keras')}"),
         ("NumPy / ai-edge-litert", f"{machine.get('numpy')} / {machine.get('ai_edge_litert')}"),
@@ -74,15 +78,22 @@ def render_peak(results):
         rows.append(("matmul", f"{m['n']}x{m['n']} @ {m['n']}x{m['n']}", fmt(m["flops"] / 1e9, 2),
                      fmt(m["best_s"] * 1e3, 2), fmt(m["median_s"] * 1e3, 2),
                      fmt(m["gflops_best"]), fmt(m["gflops_median"]), m["repeats"]))
-    if "conv3x3" in peak:
-        c = peak["conv3x3"]
+    for key, label in (("conv3x3", "conv2d 3x3"), ("conv3x3_bfloat16", "conv2d 3x3 bfloat16")):
+        if key not in peak:
+            continue
+        c = peak[key]
         b, h, w, cin, cout = c["shape"]
-        rows.append(("conv2d 3x3", f"B{b} {h}x{w} {cin}->{cout}", fmt(c["flops"] / 1e9, 2),
+        rows.append((label, f"B{b} {h}x{w} {cin}->{cout}", fmt(c["flops"] / 1e9, 2),
                      fmt(c["best_s"] * 1e3, 2), fmt(c["median_s"] * 1e3, 2),
                      fmt(c["gflops_best"]), fmt(c["gflops_median"]), c["repeats"]))
-    return markdown_table(
-        ["op", "shape", "GFLOP", "best ms", "median ms", "GFLOP/s (best)", "GFLOP/s (median)", "repeats"],
+    text = markdown_table(
+        ["op", "shape", "GFLOP", "best ms", "median ms", "GFLOP/s (best)", "GFLOP/s (median)",
+         "repeats"],
         rows, align="llrrrrrr")
+    if "conv3x3_bfloat16" in peak:
+        text += ("\n\nPercentages of peak elsewhere are of the float32 conv peak, also for the "
+                 "bfloat16 training variant.")
+    return text
 
 
 def render_training(results):
@@ -93,11 +104,13 @@ def render_training(results):
     rows = []
     for r in rows_in or []:
         if "error" in r:
-            rows.append((r.get("family"), r.get("input"), "-", "-", "-", "-", "-", "-", "-", r["error"][:60]))
+            rows.append((r.get("family"), r.get("input"), "-", "-", "-", "-", "-", "-", "-",
+                         r["error"][:60]))
             continue
         rows.append((r["family"], f"{r['input']} ({_shape(r['shape'])})", r["batch"],
                      fmt(r["forward_gflops"], 2), fmt(r["train_gflops_per_image"], 2),
-                     fmt(r["step_s_median"], 3), fmt(r["images_per_s"], 1), fmt(r["gflops_per_s"], 1),
+                     fmt(r["step_s_median"], 3), fmt(r["images_per_s"], 1),
+                     fmt(r["gflops_per_s"], 1),
                      fmt(r.get("pct_conv_peak"), 0, "%"), fmt(r.get("pct_matmul_peak"), 0, "%")))
     return markdown_table(
         ["family", "input", "batch", "fwd GFLOP/img", "train GFLOP/img", "step s", "img/s",
@@ -164,7 +177,8 @@ def render_accuracy(results):
         return "The zoo registry has no entries: nothing to evaluate."
     rows = []
     for r in entries:
-        registry = ", ".join(f"{k} {fmt(float(v), 3)}" for k, v in (r.get("registry_metrics") or {}).items())
+        registry = ", ".join(f"{k} {fmt(float(v), 3)}"
+                             for k, v in (r.get("registry_metrics") or {}).items())
         if "error" in r:
             rows.append((r["entry"], r.get("data") or "-", "-", "-", "-", "-", "-", "-",
                          f"not evaluated: {r['error'][:80]}"))
@@ -186,19 +200,23 @@ def render_distribution(results):
     section = section or {}
     rows = [(r["strategy"], r["replicas"], r["global_batch"], r["steps"], fmt(r["images_per_s"], 1),
              fmt(r["final_loss"], 6)) for r in section.get("rows", [])]
-    text = markdown_table(["strategy", "replicas", "global batch", "timed steps", "img/s", "final loss"],
-                          rows, align="lrrrrr")
+    text = markdown_table(
+        ["strategy", "replicas", "global batch", "timed steps", "img/s", "final loss"],
+        rows, align="lrrrrr")
     model = section.get("model") or {}
-    text += (f"\n\nDevices: {', '.join(section.get('devices', []))} ({section.get('kind')}); small U-Net "
-             f"{_shape(model.get('shape'))}, {', '.join(f'{k}={v}' for k, v in model.items() if k != 'shape')}, "
-             f"{section.get('loss')} loss, {section.get('optimizer')}.")
+    options = ", ".join(f"{k}={v}" for k, v in model.items() if k != "shape")
+    text += (f"\n\nDevices: {', '.join(section.get('devices', []))} ({section.get('kind')}); "
+             f"small U-Net {_shape(model.get('shape'))}, {options}, {section.get('loss')} loss, "
+             f"{section.get('optimizer')}.")
     if section.get("kind") == "gpu":
         text += (f" Scaling (mirrored / default img/s): {fmt(section.get('scaling'), 2, 'x')}, "
                  f"efficiency {fmt(section.get('efficiency'), 2)}.")
     else:
-        text += (f" Overhead (default img/s / mirrored img/s): {fmt(section.get('overhead_ratio'), 2, 'x')}; "
-                 f"final weights max abs difference {section.get('max_abs_weight_diff', float('nan')):.2e}, "
-                 f"final loss difference {section.get('final_loss_diff', float('nan')):.2e}.")
+        weights = section.get("max_abs_weight_diff", float("nan"))
+        loss = section.get("final_loss_diff", float("nan"))
+        text += (" Overhead (default img/s / mirrored img/s): "
+                 f"{fmt(section.get('overhead_ratio'), 2, 'x')}; final weights max abs "
+                 f"difference {weights:.2e}, final loss difference {loss:.2e}.")
     return text
 
 
@@ -230,8 +248,8 @@ def render_variants(results):
 def render_targets(results):
     """Each target, its threshold, the measurement and whether it is met."""
     rows_in = results.get("targets") or []
-    rows = [(t["target"], t["threshold"], t["measured"],
-             {True: "met", False: "NOT met", None: "not measured"}[t.get("met")], t.get("limit", ""))
+    status = {True: "met", False: "NOT met", None: "not judged"}
+    rows = [(t["target"], t["threshold"], t["measured"], status[t.get("met")], t.get("limit", ""))
             for t in rows_in]
     return markdown_table(["target", "threshold", "measured", "status", "limited by"], rows)
 
@@ -281,4 +299,4 @@ def render_results(results):
     if mode == "smoke":
         lines += ["**Smoke run: tiny shapes and single repeats that only check that every section "
                   "runs. These numbers are not measurements.**", ""]
-    return "\n".join(lines) + "\n".join(render_section(key, results) for key, _ in SECTIONS)
+    return "\n".join(lines) + "\n" + "\n".join(render_section(key, results) for key, _ in SECTIONS)

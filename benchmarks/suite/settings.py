@@ -15,7 +15,9 @@ class Shape:
     """One benchmark input: a label, ``(H, W, C)``, the class count and the training batch.
 
     ``pad_to_stride`` rounds H and W up to each family's total stride (FCN-8s needs
-    multiples of 32, so the 48x64 hippocampus slice becomes 64x64 for it).
+    multiples of 32, so the 48x64 hippocampus slice becomes 64x64 for it). ``data`` is the
+    folder under the shared data folder whose training pipeline gives such batches, and
+    ``data_options`` the :func:`kerasseg.data.make_dataset` options it needs.
     """
 
     label: str
@@ -23,6 +25,8 @@ class Shape:
     num_classes: int
     batch: int
     pad_to_stride: bool = False
+    data: str = None
+    data_options: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Settings:
         train_warmup: untimed training steps (the first traces the step).
         train_steps: timed training steps.
         pipeline_batches: timed pipeline batches.
-        pipeline_cases: hippocampus cases loaded for the pipeline (EM: all 30).
+        pipeline_cases: the most cases loaded for the pipeline (the first ones).
         pipeline_backends: augmentation backends measured.
         inference_shapes: inputs of the inference table.
         latency_repeats: timed batch-1 calls.
@@ -85,8 +89,11 @@ class Settings:
     thread_settings: tuple
 
 
-HIPPOCAMPUS = Shape("hippocampus 2.5-D 48x64x5", (48, 64, 5), 3, 32, pad_to_stride=True)
-EM = Shape("EM 256x256x1", (256, 256, 1), 2, 8)
+#: The zoo's hippocampus input: 2.5-D slices along axis 2 with two neighbours on each
+#: side as channels, padded to 48x64.
+HIPPOCAMPUS_DATA = ("msd_hippocampus", {"mode": "2.5d", "context": 2, "slice_axis": 2})
+HIPPOCAMPUS = Shape("hippocampus 2.5-D 48x64x5", (48, 64, 5), 3, 32, True, *HIPPOCAMPUS_DATA)
+EM = Shape("EM 256x256x1", (256, 256, 1), 2, 8, data="isbi2012_membrane/train")
 UNET_TARGET = {"depth": 4, "base_filters": 32}
 ALL_VARIANTS = ("default", "xla", "batch", "bilinear", "bfloat16", "threads", "onednn_off")
 
@@ -120,7 +127,7 @@ def get_settings(mode):
             mirrored_model={"depth": 3, "base_filters": 16, "normalization": "group"},
             variant_shape=(256, 256, 1), variant_model=UNET_TARGET, variant_batch=8,
             variant_batches=(4, 16), variants=ALL_VARIANTS,
-            thread_settings=((0, 0), ("cores", 1), ("cores", "cores"), (1, "cores")),
+            thread_settings=((0, 0), ("cores", 1), (1, "cores")),
         )
     if mode == "quick":
         return Settings(
@@ -132,11 +139,11 @@ def get_settings(mode):
             mirrored_steps=4, mirrored_shape=(64, 64, 1),
             mirrored_model={"depth": 3, "base_filters": 16, "normalization": "group"},
             variant_shape=(256, 256, 1), variant_model=UNET_TARGET, variant_batch=8,
-            variant_batches=(), variants=("default", "xla", "bfloat16"),
+            variant_batches=(), variants=("default", "xla", "bilinear", "bfloat16"),
             thread_settings=(),
         )
-    tiny = Shape("tiny 64x64x1", (64, 64, 1), 2, 2)
-    small_hippocampus = Shape("hippocampus 2.5-D 48x64x5", (48, 64, 5), 3, 2, pad_to_stride=True)
+    tiny = Shape("tiny 64x64x1", (64, 64, 1), 2, 2, data="isbi2012_membrane/train")
+    small_hippocampus = Shape(HIPPOCAMPUS.label, (48, 64, 5), 3, 2, True, *HIPPOCAMPUS_DATA)
     return Settings(
         mode=mode, peak_repeats=2, matmul_n=256, conv_shape=(1, 32, 32, 8, 8),
         train_shapes=(tiny, small_hippocampus), train_warmup=1, train_steps=1,

@@ -91,7 +91,8 @@ def run_in_subprocess(spec, env=None, timeout=1800):
         result_path = os.path.join(tmp, "result.json")
         child_env = {**os.environ, **(env or {})}
         process = subprocess.run(
-            [sys.executable, RUN_SCRIPT, "--worker", json.dumps(spec), "--worker-result", result_path],
+            [sys.executable, RUN_SCRIPT, "--worker", json.dumps(spec),
+             "--worker-result", result_path],
             env=child_env, capture_output=True, text=True, timeout=timeout,
         )
         if process.returncode != 0 or not os.path.exists(result_path):

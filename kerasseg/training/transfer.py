@@ -24,7 +24,10 @@ def load_init_weights(model, init_weights):
 
     Layers missing from the source, or whose weight shapes differ (typically the
     classifier when the class count changes, or the first convolution when the channel
-    count changes), keep their fresh initialization; the log lists them.
+    count changes), keep their fresh initialization; the log lists them. A classifier
+    that is not copied (``head_*`` or ``score_*`` layers) starts at zero instead: uniform
+    class probabilities, so the new head learns from the copied features from the first
+    step rather than first undoing large random logits.
 
     Args:
         model: the freshly built target model.
@@ -60,6 +63,8 @@ def load_init_weights(model, init_weights):
         other_weights = other.get_weights() if other is not None else None
         if other_weights is None or [w.shape for w in other_weights] != [w.shape for w in weights]:
             skipped.append(layer.name)
+            if layer.name.startswith(("head", "score")):
+                layer.set_weights([w * 0 for w in weights])
             continue
         layer.set_weights(other_weights)
         copied.append(layer.name)

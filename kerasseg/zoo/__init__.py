@@ -6,7 +6,9 @@ file name, size, SHA-256, download URL, parameter count, class names and measure
 
 1. the repository's ``zoo/`` folder (when kerasseg runs from a source checkout);
 2. the local cache (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``);
-3. the entry's URL, downloaded with ``keras.utils.get_file`` which checks the SHA-256.
+3. a download, with ``keras.utils.get_file`` which checks the SHA-256, from the mirror
+   folder URL in ``$KERASSEG_ZOO_URL`` (``<mirror>/<file>``) when it is set, else from the
+   entry's URL.
 
 Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
 carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
@@ -124,15 +126,18 @@ def fetch(name):
         path = os.path.join(folder, record["file"])
         if os.path.exists(path):
             return _checked(path, record)
-    if not record.get("url"):
+    mirror = os.environ.get("KERASSEG_ZOO_URL")
+    url = f"{mirror.rstrip('/')}/{record['file']}" if mirror else record.get("url")
+    if not url:
         raise FileNotFoundError(
             f"The file {record['file']} of zoo entry {name!r} is not in "
-            f"{_zoo_folders() + [cache_dir()]} and the entry has no download URL."
+            f"{_zoo_folders() + [cache_dir()]} and the entry has no download URL "
+            "(set KERASSEG_ZOO_URL to a mirror folder that holds it)."
         )
     import keras
 
     path = keras.utils.get_file(
-        fname=record["file"], origin=record["url"], file_hash=record["sha256"],
+        fname=record["file"], origin=url, file_hash=record["sha256"],
         hash_algorithm="sha256", cache_dir=os.path.dirname(cache_dir()),
         cache_subdir=os.path.basename(cache_dir()),
     )

@@ -26,7 +26,8 @@ def _encoder(model):
 def test_copy_by_name_and_new_head_for_other_class_count(source):
     target = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=5, **TINY_UNET)
     report = load_init_weights(target, source)
-    assert "head_logits" in report["skipped"]  # 3 classes -> 5 classes: a fresh head
+    assert "head_logits" in report["skipped"]  # 3 classes -> 5 classes: a new head at zero
+    assert all(not w.any() for w in target.get_layer("head_logits").get_weights())
     assert "enc0_1_conv" in report["copied"] and "dec0_2_conv" in report["copied"]
     trained = load_model(source)[0]
     np.testing.assert_array_equal(target.get_layer("enc0_1_conv").get_weights()[0],
@@ -67,3 +68,35 @@ def test_frozen_encoder_epochs_then_unfrozen(tiny, source, tmp_path):
     # The optimizer of the second phase continued the schedule's step count.
     assert int(unfrozen.optimizer.iterations.numpy()) == 2 * FAST["steps_per_epoch"]
     assert "encoder unfrozen after epoch 1" in (tmp_path / "b" / "train.log").read_text()
+
+
+def _first_epoch_reaching(history, threshold):
+    epochs = [row["epoch"] if "epoch" in row else i + 1 for i, row in enumerate(history)
+              if row["val_dice"] >= threshold]
+    return epochs[0] if epochs else len(history) + 1
+
+
+def test_zoo_start_reaches_the_dice_in_fewer_epochs_than_scratch(tmp_path):
+    """A new task (whole hippocampus, one class) on 10 volumes, from the zoo U-Net or scratch."""
+    from kerasseg import zoo
+    from kerasseg.data import load_dataset
+    from kerasseg.sample import hippocampus_path
+
+    if "hippocampus-unet" not in zoo.list_entries():
+        pytest.fail("the zoo entry hippocampus-unet is missing")
+    data = load_dataset(hippocampus_path(), class_names=["background", "hippocampus"],
+                        label_values={0: 0, 1: 1, 2: 1})
+    subset = data.subset(data.case_ids[:10])
+    recipe = zoo.entry("hippocampus-unet")
+    common = dict(epochs=4, steps_per_epoch=3, batch_size=16, mode="2.5d", context=2,
+                  slice_axis=2, model_options=recipe["build"]["options"],
+                  val_cases=subset.case_ids[-3:], learning_rate=1e-3, augment="none",
+                  evaluate=False, verbose=0, seed=0)
+    scratch = kerasseg.train(subset, "unet", output_dir=tmp_path / "scratch", **common)
+    transfer = kerasseg.train(subset, "unet", output_dir=tmp_path / "zoo",
+                              init_weights="hippocampus-unet", **common)
+    threshold = 0.8
+    from_zoo = _first_epoch_reaching(transfer.history, threshold)
+    from_scratch = _first_epoch_reaching(scratch.history, threshold)
+    assert from_zoo <= 2, transfer.history
+    assert from_zoo < from_scratch, (transfer.history, scratch.history)

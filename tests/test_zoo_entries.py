@@ -1,0 +1,170 @@
+"""The shipped zoo entries: registry integrity, golden outputs and held-out accuracy.
+
+The hippocampus checks run on held-out cases that ship in the bundled sample, so they need
+no other data; the EM checks read ../shared/data (or $KERASSEG_DATA) and skip without it.
+"""
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import kerasseg
+from kerasseg import zoo
+from kerasseg.cli import main
+from kerasseg.data import load_dataset
+from kerasseg.data.io import read_label
+from kerasseg.evaluation import dice
+from kerasseg.sample import hippocampus_path
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ZOO = ROOT / "zoo"
+DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
+ENTRIES = zoo.list_entries()
+HIPPOCAMPUS = [name for name in ENTRIES if name.startswith("hippocampus-")]
+# The held-out mean foreground Dice below which a hippocampus entry is not released.
+HIPPOCAMPUS_FLOOR = 0.83
+
+
+def _dataset(record):
+    """The entry's data set: the bundled sample for hippocampus, else the shared data."""
+    kwargs = {"class_names": record["class_names"]}
+    folder = record["training"]["data_folder"]
+    if folder == "msd_hippocampus":
+        return load_dataset(hippocampus_path(), **kwargs)
+    path = DATA / folder
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    if record.get("input", {}).get("label_values"):
+        kwargs["label_values"] = record["input"]["label_values"]
+    return load_dataset(str(path), **kwargs)
+
+
+def _held_out(record, dataset, count=None):
+    ids = [case_id for case_id in record["split"]["test"] if case_id in dataset.case_ids]
+    return ids[:count] if count else ids
+
+
+def _per_case(name):
+    return json.loads((ZOO / f"{name}.metrics.json").read_text())
+
+
+def test_the_zoo_has_the_four_entries():
+    assert ENTRIES == ["hippocampus-deeplab", "hippocampus-fcn8s", "hippocampus-unet",
+                       "isbi2012-unet"]
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_registry_integrity(name):
+    record = zoo.entry(name)
+    path = ZOO / record["file"]
+    assert path.exists(), f"{path} is missing"
+    assert path.stat().st_size == record["size"] < 8_000_000
+    assert zoo.sha256(path) == record["sha256"]
+    assert (ZOO / record["card"]).exists()
+    # The parameter count equals a freshly built model's with the recorded build config.
+    build = record["build"]
+    fresh = kerasseg.build(build["arch"], input_shape=(None, None, build["input_channels"]),
+                           num_classes=build["num_classes"], **build["options"])
+    assert fresh.count_params() == record["params"]
+    # The split is disjoint and the command is the recorded recipe's.
+    split = record["split"]
+    assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    assert not set(split["train"]) & set(split["val"])
+    assert record["training"]["command"].startswith(
+        f"kerasseg train --data ../shared/data/{record['training']['data_folder']} ")
+    assert f"--seed {record['training']['seed']}" in record["training"]["command"]
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_card_and_registry_state_the_per_case_measurements(name):
+    record = zoo.entry(name)
+    per_case = _per_case(name)
+    assert sorted(per_case["no_tta"]) == sorted(record["split"]["test"])
+    for key, metrics in (("no_tta", record["metrics"]), ("tta", record["metrics_tta"])):
+        cases = per_case[key].values()
+        foreground = record["class_names"][1:]
+        means = [np.mean([case[c]["dice"] for c in foreground]) for case in cases]
+        assert metrics["mean_dice"] == pytest.approx(np.mean(means), abs=1e-4)
+        for c in foreground:
+            assert metrics[f"dice_{c}"] == pytest.approx(
+                np.mean([case[c]["dice"] for case in cases]), abs=1e-4)
+    card = (ZOO / record["card"]).read_text()
+    assert record["sha256"] in card and record["training"]["command"] in card
+    assert f"{record['metrics']['mean_dice']:.3f}" in card
+    readme = (ROOT / "README.md").read_text()
+    assert f"[{name}](zoo/{record['card']})" in readme
+    assert f"{record['metrics']['mean_dice']:.3f}" in readme
+
+
+@pytest.mark.parametrize("name", HIPPOCAMPUS)
+def test_hippocampus_entries_reach_the_floor(name):
+    record = zoo.entry(name)
+    assert record["metrics"]["mean_dice"] >= HIPPOCAMPUS_FLOOR
+    assert len(record["split"]["test"]) >= 40
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_golden_output_on_a_real_held_out_case(name):
+    record = zoo.entry(name)
+    golden = np.load(ZOO / f"{name}.golden.npz")
+    dataset = _dataset(record)
+    case_id = str(golden["case_id"])
+    if case_id not in dataset.case_ids:
+        pytest.skip(f"{case_id} is not in {dataset.root}")
+    from kerasseg.inference import Predictor
+
+    label, scores = Predictor(name).predict_case(dataset[case_id],
+                                                 return_probabilities=True)
+    expected = golden["labels"]
+    assert label.shape == expected.shape
+    assert np.mean(label == expected) >= 0.999
+    crop = golden["slice_scores"]
+    np.testing.assert_allclose(
+        scores[int(golden["slice_index"]), :crop.shape[0], :crop.shape[1]], crop, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
+    from kerasseg.inference import evaluate_model
+
+    record = zoo.entry(name)
+    dataset = _dataset(record)
+    ids = _held_out(record, dataset, count=3)
+    model, info = zoo.load(name, return_info=True)
+    assert info["class_names"] == record["class_names"] and info["zoo_entry"] == name
+    report = evaluate_model(name, dataset.subset(ids))
+    stated = _per_case(name)["no_tta"]
+    for row in report["cases"]:
+        for c in record["class_names"][1:]:
+            assert row["metrics"][c]["dice"] == pytest.approx(stated[row["case_id"]][c]["dice"],
+                                                              abs=2e-3)
+    floor = HIPPOCAMPUS_FLOOR - 0.05 if name in HIPPOCAMPUS else 0.7
+    assert report["mean_foreground_dice"] >= floor
+
+
+def test_predict_cli_with_a_zoo_name_reproduces_the_card(tmp_path):
+    """``kerasseg predict --model hippocampus-unet`` on raw NIfTI files, scored afterwards."""
+    name = "hippocampus-unet"
+    record = zoo.entry(name)
+    dataset = _dataset(record)
+    ids = _held_out(record, dataset, count=4)
+    inputs = tmp_path / "images"
+    inputs.mkdir()
+    for case_id in ids:
+        source = dataset[case_id].image_paths[0]
+        os.symlink(source, inputs / os.path.basename(source))
+    assert main(["predict", "--model", name, "--input", str(inputs),
+                 "--output", str(tmp_path / "out")]) == 0
+    stated = _per_case(name)["no_tta"]
+    for case_id in ids:
+        case = dataset[case_id]
+        written = tmp_path / "out" / os.path.basename(case.image_paths[0])
+        predicted, _ = read_label(str(written))
+        truth = case.load().label
+        assert predicted.shape == truth.shape
+        for index, c in enumerate(record["class_names"][1:], start=1):
+            assert dice(predicted == index, truth == index) == pytest.approx(
+                stated[case_id][c]["dice"], abs=2e-3)
