@@ -37,7 +37,7 @@ FLOAT16_MAX_MEAN_DICE_CHANGE = 0.002
 
 def train(name, data_root, runs):
     """Run the entry's ``kerasseg train`` command."""
-    command = [sys.executable, "-m", "kerasseg.cli"] + train_command(name, data_root, runs)
+    command = [sys.executable, "-m", "kerasseg"] + train_command(name, data_root, runs)
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
 

@@ -216,16 +216,34 @@ def build_from_zoo(name, arch, input_shape, num_classes, **options):
 
 
 def format_table():
-    """Return a text table of the entries and their measured metrics."""
+    """Return a text table of the entries: size, held-out cases and measured Dice.
+
+    Returns:
+        One header line and one line per entry (mean foreground Dice without and with
+        flip TTA, then each class's Dice).
+
+    Example:
+        >>> print(zoo.format_table())  # doctest: +SKIP
+    """
     entries = _entries()
     if not entries:
         return "The zoo has no entries in this release."
-    lines = [f"{'name':24s} {'arch':8s} {'size':>8s}  metrics"]
+    lines = [f"{'name':22s} {'arch':8s} {'params':>7s} {'size':>7s} {'held-out':>8s} "
+             f"{'Dice':>6s} {'TTA':>6s}  per class"]
+
+    def number(value):
+        return f"{value:6.3f}" if isinstance(value, (int, float)) else f"{'-':>6s}"
+
     for name in sorted(entries):
         record = entries[name]
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.get("metrics", {}).items()
-                            if isinstance(v, (int, float)))
-        lines.append(f"{name:24s} {record['arch']:8s} {record.get('size', 0) / 1e6:7.2f}M  {metrics}")
+        metrics, tta = record.get("metrics", {}), record.get("metrics_tta", {})
+        classes = ", ".join(f"{key[5:]} {value:.3f}" for key, value in metrics.items()
+                            if key.startswith("dice_"))
+        params = f"{record['params'] / 1e6:6.2f}M" if "params" in record else f"{'-':>7s}"
+        held_out = len(record.get("split", {}).get("test", []))
+        lines.append(f"{name:22s} {record['arch']:8s} {params} {record.get('size', 0) / 1e6:6.2f}M "
+                     f"{held_out:8d} {number(metrics.get('mean_dice'))} "
+                     f"{number(tta.get('mean_dice'))}  {classes}")
     return "\n".join(lines)
 
 
