@@ -87,11 +87,35 @@ class Predictor:
         self.tta = bool(tta)
         self.overlap = float(overlap)
         self.batch_size = int(batch_size)
+        self._functions = {}
 
     # -------------------------------------------------------------- slices to scores
 
+    def _call(self, batch):
+        """Logits of a batch: one traced function per slice shape on TensorFlow.
+
+        ``model.predict`` relaxes a retraced input shape to unknown height and width after a
+        few different shapes, which models with fixed-factor bilinear resizes (DeepLabv3+,
+        bilinear U-Net) cannot run; a function per ``(H, W, C)`` keeps them static.
+        """
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return self.model.predict(batch, verbose=0, batch_size=self.batch_size)
+        import tensorflow as tf
+
+        key = tuple(int(d) for d in batch.shape[1:])
+        function = self._functions.get(key)
+        if function is None:
+            model = self.model
+            function = tf.function(lambda x: model(x, training=False),
+                                   input_signature=[tf.TensorSpec((None,) + key, tf.float32)])
+            self._functions[key] = function
+        return np.concatenate([function(tf.constant(batch[start:start + self.batch_size])).numpy()
+                               for start in range(0, len(batch), self.batch_size)])
+
     def _forward(self, batch):
-        out = self.model.predict(batch, verbose=0, batch_size=self.batch_size)
+        out = np.asarray(self._call(batch))
         out = out.astype("float32")
         if self.num_classes == 1:
             prob = 1.0 / (1.0 + np.exp(-out))
