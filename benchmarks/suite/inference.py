@@ -1,6 +1,7 @@
 """Inference latency and throughput: Keras, SavedModel and TFLite float32/float16/int8.
 
-* Keras: ``model(x, training=False)`` inside a ``tf.function`` (logits).
+* Keras: ``model(x, training=False)`` inside a ``tf.function``, followed by the softmax and
+  the argmax mask, the same outputs as the SavedModel's signature.
 * SavedModel: :func:`kerasseg.export.saved_model`, loaded back with
   ``tf.saved_model.load`` and called through its ``serving_default`` signature
   (probabilities and mask).
@@ -112,10 +113,15 @@ def measure_family(family, size, num_classes, workdir, calibration, latency_repe
             "throughput_images_per_s": throughput, "throughput_batch": batch, "export_s": export_s,
         })
 
-    forward = tf.function(lambda x: model(x, training=False))
+    @tf.function
+    def forward(x):
+        logits = model(x, training=False)
+        return {"probabilities": tf.nn.softmax(logits, axis=-1),
+                "mask": tf.argmax(logits, axis=-1)}
+
     one_t, many_t = tf.constant(one), tf.constant(many)
     latency, throughput = _timed_rates(
-        lambda: forward(one_t).numpy(), lambda: forward(many_t).numpy(),
+        lambda: forward(one_t)["mask"].numpy(), lambda: forward(many_t)["mask"].numpy(),
         throughput_batch, latency_repeats, throughput_repeats)
     add("keras", latency, throughput, throughput_batch)
 
