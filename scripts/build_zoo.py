@@ -88,7 +88,10 @@ def package(name, data_root, runs):
         raise SystemExit(f"{run_dir}/run.json not found: train the entry first")
     info = run["info"]
     class_names = info["class_names"]
-    dataset = load_dataset(os.path.join(data_root, recipe["data"]), class_names=class_names)
+    options = {"class_names": class_names}
+    if info.get("label_values"):
+        options["label_values"] = info["label_values"]
+    dataset = load_dataset(os.path.join(data_root, recipe["data"]), **options)
     held_out = dataset.subset(run["split"]["test"])
     ZOO.mkdir(exist_ok=True)
     target = ZOO / f"{name}.keras"
