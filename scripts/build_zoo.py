@@ -248,7 +248,7 @@ def card(record, cases):
         "## Measured accuracy",
         "",
         f"On the {len(record['split']['test'])} held-out cases, never used for training or model "
-        f"selection, per case {'in 3-D at the original 1 mm grid' if volumes else 'per image'}; "
+        f"selection, {'per case in 3-D at the original 1 mm grid' if volumes else 'per image'}; "
         f"HD95 in {unit}:",
         "",
         "| prediction | mean foreground Dice | " + " | ".join(

@@ -60,7 +60,8 @@ RECIPES = {
                "tissues or resolutions need fine-tuning (`kerasseg train --init-weights "
                "isbi2012-unet`). Scores are pixel Dice and HD95 per image, not the challenge's "
                "Rand or warping errors.",
-        summary="2-D U-Net for cell membranes in electron microscopy, tiled 256x256 prediction.",
+        summary="2-D U-Net for cell membranes in electron microscopy, tiled 256x256 prediction. "
+                "Predicted masks are written like the training masks: cells 255, membranes 0.",
         args=["--model", "unet", "--class-names", "cell,membrane", "--label-values", "255,0",
               "--model-option", "depth=4", "--model-option", "base_filters=16",
               "--epochs", "12", "--steps-per-epoch", "40", "--batch-size", "8",
