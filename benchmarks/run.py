@@ -268,8 +268,8 @@ class Run:
                     print(f"  {family} {row['format']}: {row['latency_ms']:.2f} ms", flush=True)
                 rows.extend(measured)
         note = (
-            "Keras: `model(x, training=False)` in a `tf.function` (logits). SavedModel: the "
-            "`serving_default` signature (probabilities and mask). TFLite: ai-edge-litert "
+            "Keras: `model(x, training=False)` in a `tf.function`, then softmax and argmax mask. "
+            "SavedModel: the `serving_default` signature (probabilities and mask). TFLite: ai-edge-litert "
             f"Interpreter, default XNNPACK delegate, num_threads={os.cpu_count()}; a .tflite "
             f"file takes batch 1, so its throughput is a stream of {s.throughput_batch} single "
             f"images. int8 (int8 input and output) calibrated on {s.calibration_images} images "
@@ -359,6 +359,24 @@ class Run:
               f"({self.results['run']['seconds']:.0f} s)", flush=True)
 
 
+def _keep_previous(run, path, chosen):
+    """Copy the sections not in ``chosen`` from an earlier run of the same mode."""
+    if not path.exists():
+        return
+    previous = json.loads(path.read_text())
+    if previous.get("run", {}).get("mode") != run.settings.mode:
+        print(f"{path} holds a {previous.get('run', {}).get('mode')!r} run; nothing kept")
+        return
+    kept = [key for key in SECTION_KEYS if key not in chosen and key in previous]
+    for key in kept:
+        run.results[key] = previous[key]
+    seconds = previous["run"].get("section_seconds", {})
+    run.results["run"]["section_seconds"] = {k: v for k, v in seconds.items() if k in kept}
+    run.results["run"]["kept_from"] = {"sections": kept,
+                                       "date": previous.get("machine", {}).get("date")}
+    print(f"kept {kept} from {path}", flush=True)
+
+
 def parse_args(argv=None):
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -376,6 +394,9 @@ def parse_args(argv=None):
                              "OUTPUT/RESULTS.md with --smoke)")
     parser.add_argument("--only", default=None,
                         help=f"comma-separated sections to run, from {','.join(SECTION_KEYS)}")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --only: keep the other sections from OUTPUT/results.json "
+                             "when it holds a run of the same mode")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -408,6 +429,8 @@ def main(argv=None):
     run = Run(settings, output, args.data, results_md)
     print(report.render_section("machine", run.results), flush=True)
     chosen = args.only.split(",") if args.only else SECTION_KEYS
+    if args.keep and args.only:
+        _keep_previous(run, output / "results.json", chosen)
     for key in SECTION_KEYS:
         if key in chosen:
             run.section(key)

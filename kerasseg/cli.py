@@ -125,13 +125,20 @@ def _train(args):
     if args.data is None and not args.resume:
         raise SystemExit("kerasseg train: --data is required (except with --resume)")
     data = args.data
-    if data is None:
+    if args.resume:
         from kerasseg.training.checkpoint import read_json
 
         stored = read_json(os.path.join(args.output, "run.json"))
-        if stored is None:
+        if stored is None and data is None:
             raise SystemExit(f"kerasseg train: nothing to resume in {args.output}")
-        data = stored["data"]["root"]
+        if stored is not None:
+            data = data or stored["data"]["root"]
+            # The run's own class names and mask values, unless given again.
+            info = stored.get("info", {})
+            if args.class_names is None and info.get("label_values"):
+                args.class_names = ",".join(info["class_names"])
+            if args.label_values is None and info.get("label_values"):
+                args.label_values = ",".join(str(v) for v in info["label_values"])
     if args.class_names or args.label_values:
         data = _labelled_dataset(data, args.class_names, args.label_values)
     result = train(

@@ -82,13 +82,13 @@ def test_family_summary_ratios():
 
 
 def test_zoo_entry_plan_and_summary():
-    record = {"name": "hippocampus-unet", "data": "msd_hippocampus",
+    record = {"name": "hippocampus-unet", "training": {"data_folder": "msd_hippocampus"},
               "split": {"test": ["hippocampus_001", "hippocampus_003", "hippocampus_004"]}}
     assert entry_plan(record, "/data", limit=2) == (
         "/data/msd_hippocampus", ["hippocampus_001", "hippocampus_003"])
     assert entry_plan(record, "/data")[1] == record["split"]["test"]
-    with pytest.raises(ValueError, match="needs 'data'"):
-        entry_plan({"name": "x", "data": "msd_hippocampus"}, "/data")
+    with pytest.raises(ValueError, match="needs 'training'"):
+        entry_plan({"name": "x", "training": {"data_folder": "msd_hippocampus"}}, "/data")
     evaluation = {"summary": {"Anterior": {"dice": {"mean": 0.88}, "hd95": {"mean": 1.5}},
                               "Posterior": {"dice": {"mean": 0.86}}},
                   "mean_foreground_dice": 0.87}

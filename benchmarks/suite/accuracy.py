@@ -1,7 +1,8 @@
 """Accuracy of the zoo entries on their held-out cases, with and without flip TTA.
 
-Each registry entry names its data folder (``"data"``, relative to the shared data folder,
-e.g. ``"msd_hippocampus"``) and its held-out cases (``"split": {"test": [...]}``). The
+Each registry entry names its data folder (``"training": {"data_folder": ...}``, relative to
+the shared data folder, e.g. ``"msd_hippocampus"``), its class names and mask values, and its
+held-out cases (``"split": {"test": [...]}``). The
 entry is evaluated with :func:`kerasseg.inference.evaluate_model` in 3-D at each case's
 original geometry: per-class Dice and HD95 (mm), mean over the cases.
 """
@@ -22,19 +23,19 @@ def entry_plan(record, data_root, limit=None):
         ``(data_path, case_ids)``.
 
     Raises:
-        ValueError: if the record has no ``"data"`` or no ``"split"`` ``"test"`` list.
+        ValueError: if the record names no data folder or has no ``"split"`` ``"test"`` list.
 
     Example:
-        >>> entry_plan({"data": "msd_hippocampus", "split": {"test": ["a", "b", "c"]}},
-        ...            "/data", limit=2)
+        >>> entry_plan({"training": {"data_folder": "msd_hippocampus"},
+        ...             "split": {"test": ["a", "b", "c"]}}, "/data", limit=2)
         ('/data/msd_hippocampus', ['a', 'b'])
     """
-    data = record.get("data")
+    data = (record.get("training") or {}).get("data_folder") or record.get("data")
     test = (record.get("split") or {}).get("test")
     if not data or not isinstance(test, (list, tuple)) or not test:
         raise ValueError(
-            f"Zoo entry {record.get('name')!r} needs 'data' (a folder under the shared data "
-            "folder) and 'split': {'test': [case ids]} to be evaluated. "
+            f"Zoo entry {record.get('name')!r} needs 'training': {{'data_folder': ...}} (a folder "
+            "under the shared data folder) and 'split': {'test': [case ids]} to be evaluated. "
             f"Received: data={data!r}, split={record.get('split')!r}"
         )
     ids = [str(case_id) for case_id in test]
@@ -86,18 +87,21 @@ def evaluate_zoo(data_root, limit=None, names=None):
                    if isinstance(v, (int, float))}
         try:
             data_path, ids = entry_plan({"name": name, **record}, data_root, limit)
-            cases = load_dataset(data_path).subset(ids)
+            options = {"class_names": record.get("class_names")}
+            if (record.get("input") or {}).get("label_values"):
+                options["label_values"] = record["input"]["label_values"]
+            cases = load_dataset(data_path, **options).subset(ids)
             model, info = load_any(name)
             for tta in (False, True):
                 start = time.perf_counter()
                 report = evaluate_model(name, cases, predictor=Predictor(model, info=info, tta=tta))
-                rows.append({"entry": name, "data": record.get("data"), "cases": len(ids),
+                rows.append({"entry": name, "data": os.path.basename(data_path), "cases": len(ids),
                              "tta": tta, "seconds": time.perf_counter() - start,
                              "registry_metrics": metrics, **summarize_evaluation(report)})
                 print(f"  {name} tta={tta}: mean foreground Dice "
                       f"{rows[-1]['mean_foreground_dice']:.4f} on {len(ids)} cases", flush=True)
         except Exception as error:  # noqa: BLE001 - one broken entry must not stop the others
-            rows.append({"entry": name, "data": record.get("data"),
+            rows.append({"entry": name, "data": None,
                          "error": f"{type(error).__name__}: {error}", "registry_metrics": metrics})
             print(f"  {name}: not evaluated: {rows[-1]['error']}", flush=True)
     return {"entries": rows, "registered": len(names)}

@@ -62,7 +62,9 @@ def render_machine(results):
         ("load average at start (1/5/15 min)",
          " / ".join(fmt(v, 2) for v in machine.get("load_average") or []) or "-"),
         ("date (UTC)", machine.get("date")),
-        ("run", f"{run.get('mode', '-')}, {fmt(run.get('seconds'), 0)} s"),
+        ("run", f"{run.get('mode', '-')}, {fmt(run.get('seconds'), 0)} s"
+                + (f"; sections {', '.join(run['kept_from']['sections'])} from the run of "
+                   f"{run['kept_from']['date']}" if run.get("kept_from") else "")),
     ]
     return markdown_table(["", "value"], rows) + "\n\n" + CONVENTIONS
 
@@ -188,7 +190,7 @@ def render_accuracy(results):
                          fmt(metrics.get("dice"), 4), fmt(metrics.get("hd95"), 2),
                          fmt(r.get("mean_foreground_dice"), 4), registry or "-"))
     return markdown_table(
-        ["entry", "data", "cases", "TTA", "class", "Dice (mean)", "HD95 mm (mean)",
+        ["entry", "data", "cases", "TTA", "class", "Dice (mean)", "HD95 (mean; mm, px for 2-D)",
          "mean fg Dice", "registry metrics"], rows, align="llrllrrrl")
 
 

@@ -131,6 +131,13 @@ def test_train_with_class_names_and_label_values_writes_masks_back(tmp_path):
 
     written = cv2.imread(str(tmp_path / "out" / "0.png"), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(written, np.where(expected == 0, 255, 0))
+    # Resuming without the options keeps the run's classes and mask values.
+    assert main(["train", "--output", str(tmp_path / "run"), "--resume", "--epochs", "2",
+                 "--steps-per-epoch", "1", "--batch-size", "2", "--model-option", "depth=1",
+                 "--model-option", "base_filters=2", "--verbose", "0", "--no-evaluate"]) == 0
+    resumed = json.load(open(tmp_path / "run" / "run.json"))
+    assert resumed["info"]["class_names"] == ["cell", "membrane"]
+    assert resumed["info"]["label_values"] == [255, 0]
 
 
 def test_train_refuses_bad_label_values(tmp_path, capsys):
