@@ -28,7 +28,6 @@ what else runs on the machine: the report gives the load average at the start an
 import argparse
 import inspect
 import json
-import math
 import os
 import pathlib
 import sys
@@ -44,6 +43,7 @@ from benchmarks.suite import report  # noqa: E402
 from benchmarks.suite.measure import machine_description, percent  # noqa: E402
 from benchmarks.suite.settings import FAMILIES, get_settings  # noqa: E402
 from benchmarks.suite.targets import evaluate_targets  # noqa: E402
+from kerasseg.training.checkpoint import jsonable  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "out"
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
@@ -62,16 +62,6 @@ def _builder_defaults(family):
             if p.default is not inspect.Parameter.empty}
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):
-        return _jsonable(value.item())
-    return value
 
 
 def _failure(error, **fields):
@@ -108,7 +98,7 @@ class Run:
 
         self.results["run"]["seconds"] = time.perf_counter() - self.start
         write_text_atomic(str(self.output / "results.json"),
-                          json.dumps(_jsonable(self.results), indent=2, sort_keys=True))
+                          json.dumps(jsonable(self.results), indent=2, sort_keys=True))
 
     def section(self, key):
         """Measure section ``key``, store it, print its table, save the JSON."""
@@ -420,7 +410,7 @@ def main(argv=None):
         result = run_spec(json.loads(args.worker))
         from kerasseg.training.checkpoint import write_text_atomic
 
-        write_text_atomic(args.worker_result, json.dumps(_jsonable(result)))
+        write_text_atomic(args.worker_result, json.dumps(jsonable(result)))
         return 0
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = get_settings(mode)

@@ -85,6 +85,32 @@ def write_text_atomic(path, text):
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def jsonable(value):
+    """Return ``value`` with NumPy scalars, tuples and non-finite floats made JSON-safe.
+
+    Dict keys become strings, tuples lists, NaN and infinities ``None``, NumPy scalars
+    Python numbers; any other object its ``str``.
+
+    Example:
+        >>> import numpy as np
+        >>> jsonable({1: (np.float32(0.5), float("nan"))})
+        {'1': [0.5, None]}
+    """
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):
+        return jsonable(value.item())
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
 def write_json_atomic(path, data):
     """Write ``data`` as JSON to ``path`` atomically.
 

@@ -18,13 +18,12 @@ slices when they fit in 256x256 and patches otherwise.
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
 
 from kerasseg.training import keeper as keeper_lib
-from kerasseg.training.checkpoint import read_json, write_json_atomic
+from kerasseg.training.checkpoint import jsonable, read_json, write_json_atomic
 
 log = logging.getLogger("kerasseg")
 
@@ -390,7 +389,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
             "info": info,
         }
         if chief:
-            write_json_atomic(os.path.join(output_dir, RUN_FILE), _jsonable(stored))
+            write_json_atomic(os.path.join(output_dir, RUN_FILE), jsonable(stored))
 
     log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
              dataset.format, len(dataset), len(train_ids), len(val_ids), len(test_ids),
@@ -478,12 +477,12 @@ def _run(data, output_dir, settings, state, stored, verbose):
         from kerasseg.inference import evaluate_model
 
         evaluation = evaluate_model(best_path, val_cases)
-        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), _jsonable(evaluation))
+        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), jsonable(evaluation))
         _log_evaluation("validation", evaluation)
         if test_ids:
             evaluation["test"] = evaluate_model(best_path, dataset.subset(test_ids))
             write_json_atomic(os.path.join(output_dir, "test_cases.json"),
-                              _jsonable(evaluation["test"]))
+                              jsonable(evaluation["test"]))
             _log_evaluation("held-out test", evaluation["test"])
     log.info("best model: %s (val_dice %s at epoch %s)", best_path,
              "-" if state["best"] is None else f"{state['best']:.4f}", state["best_epoch"])
@@ -521,18 +520,6 @@ def _compile(net, settings, num_classes, steps, total_steps, done_steps):
         optimizer.iterations.assign(done_steps)
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):
-        return _jsonable(value.item())
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def _stored_label_values(dataset, num_classes):
