@@ -149,7 +149,10 @@ class Run:
 
         s = self.settings
         peak = {"matmul": matmul_peak(s.matmul_n, repeats=s.peak_repeats),
-                "conv3x3": conv_peak(s.conv_shape, repeats=s.peak_repeats)}
+                "conv3x3": conv_peak(s.conv_shape, repeats=s.peak_repeats),
+                # The layout the models do not use, to show why they use NHWC.
+                "conv3x3_nchw": conv_peak(s.conv_shape, repeats=s.peak_repeats,
+                                          data_format="NCHW")}
         if "bfloat16" in s.variants:
             peak["conv3x3_bfloat16"] = conv_peak(s.conv_shape, repeats=s.peak_repeats,
                                                  dtype="bfloat16")
@@ -339,6 +342,13 @@ class Run:
         """Judge the targets, print them, write ``results.json`` and ``RESULTS.md``."""
         from kerasseg.training.checkpoint import write_text_atomic
 
+        # Percentages of peak against this results file's peak (kept sections included).
+        for key in ("training", "variants"):
+            section = self.results.get(key)
+            rows = section.get("rows") or [] if isinstance(section, dict) else section or []
+            for row in rows:
+                if row.get("gflops_per_s") is not None:
+                    self._with_peaks(row)
         self.results["targets"] = evaluate_targets(self.results, self.settings)
         self.results["machine"]["load_average_end"] = (
             list(os.getloadavg()) if hasattr(os, "getloadavg") else None)

@@ -211,3 +211,13 @@ def test_settings_modes():
     assert full.variant_model == {"depth": 4, "base_filters": 32}
     with pytest.raises(ValueError, match="mode"):
         settings.get_settings("fast")
+
+
+def test_conv_peak_in_both_layouts_counts_the_same_work():
+    from benchmarks.suite.peak import conv_peak
+
+    nhwc = conv_peak((1, 8, 8, 4, 4), repeats=1, warmup=0)
+    nchw = conv_peak((1, 8, 8, 4, 4), repeats=1, warmup=0, data_format="NCHW")
+    # 2 * B * H * W * Cin * Cout * 9 = 2 * 1 * 8 * 8 * 4 * 4 * 9
+    assert nhwc["flops"] == nchw["flops"] == 18432
+    assert (nhwc["data_format"], nchw["data_format"]) == ("NHWC", "NCHW")

@@ -52,17 +52,20 @@ def matmul_peak(n=2048, repeats=10, warmup=2):
     return {"n": n, **_result(matmul_flops(n), times)}
 
 
-def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2, dtype="float32"):
-    """Time a stride-1 "same" 3x3 ``tf.nn.conv2d`` (NHWC).
+def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2, dtype="float32",
+              data_format="NHWC"):
+    """Time a stride-1 "same" 3x3 ``tf.nn.conv2d``.
 
     Args:
         shape: ``(batch, height, width, in_channels, out_channels)``.
         repeats: timed calls.
         warmup: untimed calls first.
         dtype: ``"float32"`` or ``"bfloat16"`` (the compute type of ``mixed_bfloat16``).
+        data_format: ``"NHWC"`` (Keras ``channels_last``, what kerasseg models use) or
+            ``"NCHW"`` (``channels_first``), to compare the layouts.
 
     Returns:
-        dict with ``shape``, ``dtype``, ``flops`` (``2 * B * H * W * Cin * Cout * 9``),
+        dict with ``shape``, ``dtype``, ``data_format``, ``flops`` (``2 * B * H * W * Cin * Cout * 9``),
         ``best_s``, ``median_s``, ``repeats``, ``gflops_best`` and ``gflops_median``.
 
     Example:
@@ -70,9 +73,15 @@ def conv_peak(shape=(8, 128, 128, 64, 64), repeats=10, warmup=2, dtype="float32"
         18432
     """
     batch, height, width, cin, cout = shape
-    x = tf.cast(tf.random.stateless_normal((batch, height, width, cin), seed=(5, 6)), dtype)
+    layout = (batch, height, width, cin) if data_format == "NHWC" else (batch, cin, height, width)
+    x = tf.cast(tf.random.stateless_normal(layout, seed=(5, 6)), dtype)
     kernel = tf.cast(tf.random.stateless_normal((3, 3, cin, cout), seed=(7, 8)), dtype)
-    conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, strides=1, padding="SAME"))
+
+    @tf.function
+    def conv(x, k):
+        return tf.nn.conv2d(x, k, strides=1, padding="SAME", data_format=data_format)
+
     times = time_calls(lambda: conv(x, kernel), repeats=repeats, warmup=warmup)
     flops = conv2d_flops(batch, height, width, cin, cout)
-    return {"shape": list(shape), "dtype": dtype, **_result(flops, times)}
+    return {"shape": list(shape), "dtype": dtype, "data_format": data_format,
+            **_result(flops, times)}

@@ -80,7 +80,8 @@ def render_peak(results):
         rows.append(("matmul", f"{m['n']}x{m['n']} @ {m['n']}x{m['n']}", fmt(m["flops"] / 1e9, 2),
                      fmt(m["best_s"] * 1e3, 2), fmt(m["median_s"] * 1e3, 2),
                      fmt(m["gflops_best"]), fmt(m["gflops_median"]), m["repeats"]))
-    for key, label in (("conv3x3", "conv2d 3x3"), ("conv3x3_bfloat16", "conv2d 3x3 bfloat16")):
+    for key, label in (("conv3x3", "conv2d 3x3"), ("conv3x3_nchw", "conv2d 3x3 NCHW"),
+                       ("conv3x3_bfloat16", "conv2d 3x3 bfloat16")):
         if key not in peak:
             continue
         c = peak[key]
@@ -92,6 +93,10 @@ def render_peak(results):
         ["op", "shape", "GFLOP", "best ms", "median ms", "GFLOP/s (best)", "GFLOP/s (median)",
          "repeats"],
         rows, align="llrrrrrr")
+    if "conv3x3_nchw" in peak and "conv3x3" in peak:
+        text += (f"\n\nThe models are channels-last (NHWC): the same convolution in NCHW runs at "
+                 f"{peak['conv3x3_nchw']['gflops_best'] / peak['conv3x3']['gflops_best']:.2f}x "
+                 "the NHWC GFLOP/s.")
     if "conv3x3_bfloat16" in peak:
         text += ("\n\nPercentages of peak elsewhere are of the float32 conv peak, also for the "
                  "bfloat16 training variant.")
