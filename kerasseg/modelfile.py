@@ -126,11 +126,11 @@ def compact_model(path, target, weights_dtype="float32"):
     """Write a smaller copy of a ``.keras`` file for distribution, atomically.
 
     The copy leaves out the training state (optimizer variables and compile settings: it
-    loads for inference and fine-tuning, which compiles afresh), is deflate-compressed and, with ``weights_dtype="float16"``, stores the float32
-    weights in half precision; Keras casts them back to float32 when the model is loaded,
-    so the loaded model computes in float32 with weights rounded to float16 (check the
-    effect on predictions before publishing such a file). The info member records
-    ``weights_storage``.
+    loads for inference and fine-tuning, which compiles afresh) and is deflate-compressed.
+    With ``weights_dtype="float16"`` it stores the float32 weights in half precision; Keras
+    casts them back to float32 when the model is loaded, so the loaded model computes in
+    float32 with weights rounded to float16 (check the effect on predictions before
+    publishing such a file). The info member records ``weights_storage``.
 
     Args:
         path: a ``.keras`` file.
@@ -169,9 +169,9 @@ def compact_model(path, target, weights_dtype="float32"):
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(
                 temp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
             for name in source.namelist():
-                data = source.read(name)
                 if name == INFO_MEMBER:
                     continue
+                data = source.read(name)
                 if name == WEIGHTS_MEMBER:
                     buffer = io.BytesIO()
                     with h5py.File(io.BytesIO(data), "r") as weights, h5py.File(buffer, "w") as out:

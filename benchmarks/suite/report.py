@@ -44,6 +44,11 @@ def _error(section):
     return None
 
 
+def _failed(width, message, *leading):
+    """A table row for a failed measurement: its first cells, dashes, then ``message``."""
+    return (*leading, *["-"] * (width - len(leading) - 1), message)
+
+
 def render_machine(results):
     """The machine and software table."""
     machine = results.get("machine") or {}
@@ -111,8 +116,7 @@ def render_training(results):
     rows = []
     for r in rows_in or []:
         if "error" in r:
-            rows.append((r.get("family"), r.get("input"), "-", "-", "-", "-", "-", "-", "-",
-                         r["error"][:60]))
+            rows.append(_failed(10, r["error"][:60], r.get("family"), r.get("input")))
             continue
         rows.append((r["family"], f"{r['input']} ({_shape(r['shape'])})", r["batch"],
                      fmt(r["forward_gflops"], 2), fmt(r["train_gflops_per_image"], 2),
@@ -133,7 +137,7 @@ def render_pipeline(results):
     rows = []
     for r in rows_in or []:
         if "error" in r:
-            rows.append((r.get("data"), "-", "-", "-", "-", "-", "-", "-", r["error"][:60]))
+            rows.append(_failed(9, r["error"][:60], r.get("data")))
             continue
         rows.append((r["data"], _shape(r["shape"]), r["cases"], r["batch"], r["backend"],
                      fmt(r["prepare_s"], 1), fmt(r["pipeline_images_per_s"], 0),
@@ -153,7 +157,7 @@ def render_inference(results):
     rows = []
     for r in section.get("rows", []):
         if "error" in r:
-            rows.append((r.get("family"), "-", "-", "-", "-", "-", "-", r["error"][:60]))
+            rows.append(_failed(8, r["error"][:60], r.get("family")))
             continue
         rows.append((r["family"], _shape(r["shape"]), r["format"], fmt(r.get("file_mb"), 2),
                      fmt(r["latency_ms"], 2), fmt(r.get("throughput_images_per_s"), 1),
@@ -187,8 +191,8 @@ def render_accuracy(results):
         registry = ", ".join(f"{k} {fmt(float(v), 3)}"
                              for k, v in (r.get("registry_metrics") or {}).items())
         if "error" in r:
-            rows.append((r["entry"], r.get("data") or "-", "-", "-", "-", "-", "-", "-",
-                         f"not evaluated: {r['error'][:80]}"))
+            rows.append(_failed(9, f"not evaluated: {r['error'][:80]}", r["entry"],
+                                r.get("data") or "-"))
             continue
         for name, metrics in r["per_class"].items():
             rows.append((r["entry"], r["data"], r["cases"], "flip" if r["tta"] else "none", name,
@@ -236,8 +240,7 @@ def render_variants(results):
     rows = []
     for r in section.get("rows", []):
         if "error" in r:
-            rows.append((r["variant"], r.get("setting", "-"), "-", "-", "-", "-", "-", "-", "-",
-                         r["error"][:60]))
+            rows.append(_failed(10, r["error"][:60], r["variant"], r.get("setting", "-")))
             continue
         rows.append((r["variant"], r["setting"], r["batch"], fmt(r["step_s_median"], 3),
                      fmt(r["images_per_s"], 2), fmt(r["gflops_per_s"], 1),

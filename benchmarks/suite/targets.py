@@ -39,6 +39,17 @@ def _worst(summary, key):
     return (max(values, key=lambda item: item[0]), values) if values else (None, [])
 
 
+def _worst_ratio_target(summary, key, target, threshold, bound, show, where):
+    """A target met when every family's ``key`` ratio is at most ``bound``."""
+    row = {"target": target, "threshold": threshold}
+    worst, values = _worst(summary, key)
+    if not worst:
+        return {**row, "measured": "-", "met": None, "limit": "not measured"}
+    ratio, which = worst
+    return {**row, "measured": f"worst {show(ratio)} ({where(which)})", "met": ratio <= bound,
+            "limit": ", ".join(f"{s['family']} {show(r)}" for r, s in values)}
+
+
 def evaluate_targets(results, settings):
     """Judge the three targets.
 
@@ -51,29 +62,16 @@ def evaluate_targets(results, settings):
         (True, False, or None when not measured at the target's configuration) and
         ``limit`` (the measurement that decides it).
     """
-    rows = [_training_target(results, settings)]
     summary = (results.get("inference") or {}).get("summary") or []
-    worst, values = _worst(summary, "savedmodel_keras_latency_ratio")
-    row = {"target": "SavedModel inference vs Keras (batch-1 latency)",
-           "threshold": f"<= {SAVEDMODEL_RATIO}x"}
-    if worst:
-        ratio, which = worst
-        shape = "x".join(map(str, which["shape"]))
-        row.update(measured=f"worst {ratio:.2f}x ({which['family']} {shape})",
-                   met=ratio <= SAVEDMODEL_RATIO,
-                   limit=", ".join(f"{s['family']} {r:.2f}x" for r, s in values))
-    else:
-        row.update(measured="-", met=None, limit="not measured")
-    rows.append(row)
-    worst, values = _worst(summary, "int8_float32_size_ratio")
-    row = {"target": "TFLite int8 file vs float32 file",
-           "threshold": f"<= {100 * INT8_SIZE_RATIO:.0f}%"}
-    if worst:
-        ratio, which = worst
-        row.update(measured=f"worst {100 * ratio:.1f}% ({which['family']})",
-                   met=ratio <= INT8_SIZE_RATIO,
-                   limit=", ".join(f"{s['family']} {100 * r:.1f}%" for r, s in values))
-    else:
-        row.update(measured="-", met=None, limit="not measured")
-    rows.append(row)
-    return rows
+    return [
+        _training_target(results, settings),
+        _worst_ratio_target(
+            summary, "savedmodel_keras_latency_ratio",
+            "SavedModel inference vs Keras (batch-1 latency)", f"<= {SAVEDMODEL_RATIO}x",
+            SAVEDMODEL_RATIO, lambda r: f"{r:.2f}x",
+            lambda s: f"{s['family']} {'x'.join(map(str, s['shape']))}"),
+        _worst_ratio_target(
+            summary, "int8_float32_size_ratio", "TFLite int8 file vs float32 file",
+            f"<= {100 * INT8_SIZE_RATIO:.0f}%", INT8_SIZE_RATIO, lambda r: f"{100 * r:.1f}%",
+            lambda s: s["family"]),
+    ]

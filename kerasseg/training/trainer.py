@@ -520,8 +520,6 @@ def _compile(net, settings, num_classes, steps, total_steps, done_steps):
         optimizer.iterations.assign(done_steps)
 
 
-
-
 def _stored_label_values(dataset, num_classes):
     """The mask value of each class when the data set declares them, so predictions are
     written back in the data's own convention; ``None`` otherwise."""
