@@ -135,7 +135,7 @@ def _train(args):
             data = data or stored["data"]["root"]
             # The run's own class names and mask values, unless given again.
             info = stored.get("info", {})
-            if args.class_names is None and info.get("label_values"):
+            if args.class_names is None and info.get("class_names"):
                 args.class_names = ",".join(info["class_names"])
             if args.label_values is None and info.get("label_values"):
                 args.label_values = ",".join(str(v) for v in info["label_values"])

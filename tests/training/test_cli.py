@@ -144,3 +144,17 @@ def test_train_refuses_bad_label_values(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--label-values must be comma-separated integers"):
         main(["train", "--data", hippocampus_path(), "--output", str(tmp_path / "run"),
               "--label-values", "0,one"])
+
+
+def test_resume_keeps_class_names_given_without_label_values(tmp_path):
+    run = tmp_path / "run"
+    common = ["--steps-per-epoch", "1", "--batch-size", "4", "--model-option", "depth=1",
+              "--model-option", "base_filters=2", "--verbose", "0", "--no-evaluate",
+              "--val-fraction", "0.1", "--epochs", "1"]
+    assert main(["train", "--data", hippocampus_path(), "--output", str(run),
+                 "--class-names", "bg,front,back"] + common) == 0
+    assert main(["train", "--output", str(run), "--resume"] + common) == 0
+    # The resumed run loads the data with the run's class names, not the data set's.
+    models = [line for line in (run / "train.log").read_text().splitlines() if " model: unet " in line]
+    assert len(models) == 2
+    assert all("3 classes ['bg', 'front', 'back']" in line for line in models)
