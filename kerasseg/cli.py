@@ -53,6 +53,18 @@ def _spacing(text):
     return tuple(values)
 
 
+def _slice_axes(text):
+    try:
+        axes = [int(p) for p in text.split(",")]
+    except ValueError:
+        axes = []
+    if not axes or len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes):
+        raise argparse.ArgumentTypeError(
+            f"--slice-axis must be 0, 1 or 2, or distinct ones separated by commas "
+            f"(multi-view). Received: {text!r}")
+    return axes[0] if len(axes) == 1 else axes
+
+
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model on a data set")
     p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
@@ -69,8 +81,9 @@ def _add_train(sub):
     p.add_argument("--patch-size", type=_patch_size, default="auto", help="auto, N or HxW")
     p.add_argument("--mode", choices=["2d", "2.5d"], default="2d")
     p.add_argument("--context", type=int, default=None, help="2.5-D neighbours on each side")
-    p.add_argument("--slice-axis", type=int, default=0, choices=[0, 1, 2],
-                   help="volume axis that 2-D slices are taken across")
+    p.add_argument("--slice-axis", type=_slice_axes, default=0, metavar="AXIS[,AXIS...]",
+                   help="volume axis that 2-D slices are taken across (0, 1 or 2), or several "
+                        "for a multi-view model, e.g. 0,1,2: prediction averages the views")
     p.add_argument("--normalization", default="zscore")
     p.add_argument("--target-spacing", type=_spacing, default=None,
                    help="x,y[,z] in mm; leave an entry empty to keep that axis")

@@ -10,7 +10,9 @@ class names and training patch size, so :class:`Predictor` needs no other option
    the patch size whose softmax outputs are blended with Gaussian weights (nnU-Net);
 3. with ``tta=True`` the softmax of the horizontally, vertically and doubly flipped
    inputs is averaged;
-4. class probabilities are taken back to the original grid (linear) and the label map
+4. a multi-view model (a spec with several slicing axes) predicts the volume across each
+   axis and averages the views' softmax outputs;
+5. class probabilities are taken back to the original grid (linear) and the label map
    is their argmax, so the prediction has the input's shape and geometry.
 """
 
@@ -189,23 +191,28 @@ class Predictor:
         Raises:
             kerasseg.data.DataError: if the case cannot be read or is invalid.
         """
-        from kerasseg.data.pipeline import prepare_case, restore_prediction
+        from kerasseg.data.pipeline import prepare_case, restore_prediction, slice_axes
         from kerasseg.data.preprocess import extract_slices
 
         prepared = prepare_case(case, self.spec)
-        axis = int(self.spec.get("slice_axis", 0))
-        slices = extract_slices(prepared.image, axis=axis, context=int(self.spec["context"]))
-        expected = self.model.input_shape[-1]
-        if slices.shape[-1] != expected:
-            raise ValueError(
-                f"The model expects {expected} input channel(s); case "
-                f"{prepared.case_id} gives {slices.shape[-1]} after preprocessing "
-                f"(mode {self.spec['mode']}, context {self.spec['context']})."
+        axes = slice_axes(self.spec)
+        scores = None
+        for axis in axes:
+            slices = extract_slices(prepared.image, axis=axis, context=int(self.spec["context"]))
+            expected = self.model.input_shape[-1]
+            if slices.shape[-1] != expected:
+                raise ValueError(
+                    f"The model expects {expected} input channel(s); case "
+                    f"{prepared.case_id} gives {slices.shape[-1]} after preprocessing "
+                    f"(mode {self.spec['mode']}, context {self.spec['context']})."
+                )
+            view = np.concatenate(
+                [self.predict_slices(slices[i:i + 64]) for i in range(0, len(slices), 64)], axis=0
             )
-        scores = np.concatenate(
-            [self.predict_slices(slices[i:i + 64]) for i in range(0, len(slices), 64)], axis=0
-        )
-        scores = np.moveaxis(scores, 0, axis)
+            view = np.moveaxis(view, 0, axis)
+            scores = view if scores is None else scores + view
+        if len(axes) > 1:
+            scores /= len(axes)
         scores = restore_prediction(scores, prepared, order=1)
         label = np.argmax(scores, axis=-1).astype("int32")
         return (label, scores) if return_probabilities else label

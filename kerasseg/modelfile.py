@@ -122,11 +122,52 @@ def _copy_h5(source, target, dtype, skip=()):
             _copy_h5(item, target.create_group(key), dtype)
 
 
+_MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def _is_policy(value):
+    return isinstance(value, dict) and value.get("class_name") == "DTypePolicy" and isinstance(
+        value.get("config"), dict)
+
+
+def _float32_policies(config):
+    """Return ``config`` with every mixed-precision dtype policy replaced by float32."""
+    if _is_policy(config):
+        if config["config"].get("name") in _MIXED_POLICIES:
+            return dict(config, config=dict(config["config"], name="float32"))
+        return config
+    if isinstance(config, dict):
+        return {key: "float32" if key == "dtype" and value in _MIXED_POLICIES
+                else _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    return config
+
+
+def _policy_names(config):
+    """Yield the name of every dtype policy in a model config."""
+    if _is_policy(config):
+        yield config["config"].get("name", "")
+    elif isinstance(config, dict):
+        for key, value in config.items():
+            if key == "dtype" and isinstance(value, str):
+                yield value
+            else:
+                yield from _policy_names(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _policy_names(value)
+
+
 def compact_model(path, target, weights_dtype="float32"):
     """Write a smaller copy of a ``.keras`` file for distribution, atomically.
 
     The copy leaves out the training state (optimizer variables and compile settings: it
     loads for inference and fine-tuning, which compiles afresh) and is deflate-compressed.
+    A model trained under mixed precision (``mixed_bfloat16`` or ``mixed_float16``; its
+    variables are float32) is written with float32 dtype policies, so the copy computes in
+    float32 on any machine; the info member records the training policy as
+    ``trained_policy``.
     With ``weights_dtype="float16"`` it stores the float32 weights in half precision; Keras
     casts them back to float32 when the model is loaded, so the loaded model computes in
     float32 with weights rounded to float16 (check the effect on predictions before
@@ -181,6 +222,10 @@ def compact_model(path, target, weights_dtype="float32"):
                 elif name == "config.json":
                     config = json.loads(data.decode("utf-8"))
                     config.pop("compile_config", None)
+                    mixed = sorted(set(_policy_names(config)) & set(_MIXED_POLICIES))
+                    if mixed:
+                        info["trained_policy"] = mixed[0]
+                        config = _float32_policies(config)
                     data = json.dumps(config).encode("utf-8")
                 archive.writestr(name, data)
             archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))

@@ -24,7 +24,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from zoo_recipes import RECIPES, train_command  # noqa: E402
+from zoo_recipes import RECIPES, run_folders, train_commands  # noqa: E402
 
 ZOO = ROOT / "zoo"
 README = ROOT / "README.md"
@@ -36,10 +36,11 @@ FLOAT16_MAX_MEAN_DICE_CHANGE = 0.002
 
 
 def train(name, data_root, runs):
-    """Run the entry's ``kerasseg train`` command."""
-    command = [sys.executable, "-m", "kerasseg"] + train_command(name, data_root, runs)
-    print(" ".join(command), flush=True)
-    subprocess.run(command, check=True, cwd=ROOT)
+    """Run the entry's ``kerasseg train`` commands, one per stage."""
+    for arguments in train_commands(name, data_root, runs):
+        command = [sys.executable, "-m", "kerasseg"] + arguments
+        print(" ".join(command), flush=True)
+        subprocess.run(command, check=True, cwd=ROOT)
 
 
 def _summary(evaluation, class_names):
@@ -96,7 +97,10 @@ def package(name, data_root, runs):
     ZOO.mkdir(exist_ok=True)
     target = ZOO / f"{name}.keras"
 
-    reference = evaluate_model(str(run_dir / "best.keras"), held_out)
+    # The reference is the float32 copy (a run trained under mixed precision computes in
+    # float32 once compacted), then the stored-weights copy is compared with it.
+    compact_model(run_dir / "best.keras", target, weights_dtype="float32")
+    reference = evaluate_model(str(target), held_out)
     compact_model(run_dir / "best.keras", target, weights_dtype=recipe["weights_dtype"])
     plain = evaluate_model(str(target), held_out)
     tta = evaluate_model(str(target), held_out, tta=True)
@@ -118,8 +122,7 @@ def package(name, data_root, runs):
         parity["weights_storage"] = "float32"
 
     model, _ = load_model(target)
-    history = (run_dir / "history.csv").read_text().strip().splitlines()
-    epochs_run = len(history) - 1
+    epochs_run, best_epoch = _epochs(run_folders(name, runs))
     record = {
         "name": name,
         "arch": recipe["arch"],
@@ -140,14 +143,15 @@ def package(name, data_root, runs):
                   "spatial_dims": info["spatial_dims"]},
         "class_names": class_names,
         "training": {
-            "command": "kerasseg " + " ".join(train_command(name)),
+            "command": "\n".join("kerasseg " + " ".join(c) for c in train_commands(name)),
             "seed": run["settings"]["seed"],
             "data": recipe["dataset"],
             "data_folder": recipe["data"],
             "licence": recipe["licence"],
             "citation": recipe["citation"],
             "epochs": epochs_run,
-            "best_epoch": _best_epoch(history),
+            "best_epoch": best_epoch,
+            "stages": len(train_commands(name)),
             "software": f"kerasseg, TensorFlow {_tf_version()}, Keras {keras.__version__}",
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
             "date": datetime.date.today().isoformat(),
@@ -171,6 +175,17 @@ def package(name, data_root, runs):
     readme()
 
 
+def _epochs(folders):
+    """Return the epochs run over all stages and the best epoch, counted across stages."""
+    done, best = 0, None
+    for folder in folders:
+        history = (pathlib.Path(folder) / "history.csv").read_text().strip().splitlines()
+        stage_best = _best_epoch(history)
+        best = None if stage_best is None else done + stage_best
+        done += len(history) - 1
+    return done, best
+
+
 def _best_epoch(history):
     header = history[0].split(",")
     if "val_dice" not in header:
@@ -189,6 +204,13 @@ def _tf_version():
 def _metric_line(metrics, class_names):
     return ", ".join(f"{n} Dice {metrics[f'dice_{n}']:.3f} / HD95 {metrics[f'hd95_{n}']:.2f}"
                      for n in class_names[1:])
+
+
+def _stages(training):
+    if training.get("stages", 1) == 1:
+        return ""
+    return (f" in {training['stages']} stages (each later stage restarts the learning-rate "
+            "schedule from the previous stage's best model)")
 
 
 def card(record, cases):
@@ -237,9 +259,11 @@ def card(record, cases):
         f"- split (by case, seed {training['seed']}): {len(record['split']['train'])} training, "
         f"{len(record['split']['val'])} model-selection, {len(record['split']['test'])} held-out "
         "cases (listed in the registry)",
-        f"- {training['epochs']} epochs, best model-selection Dice at epoch {training['best_epoch']}; "
-        f"{training['software']}; {training['machine']}; {training['date']}",
-        "- command (from the repository root, data beside it):",
+        f"- {training['epochs']} epochs{_stages(training)}, best model-selection Dice at epoch "
+        f"{training['best_epoch']}; {training['software']}; {training['machine']}; "
+        f"{training['date']}",
+        "- command{} (from the repository root, data beside it):".format(
+            "s, one per stage" if training.get("stages", 1) > 1 else ""),
         "",
         "```bash",
         training["command"],

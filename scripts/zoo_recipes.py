@@ -2,6 +2,11 @@
 
 ``python scripts/build_zoo.py train NAME`` runs ``kerasseg train --data DATA_ROOT/<data>
 --output RUNS/<name> <args>``; the registry and the model card record the same command.
+
+An entry with ``refine`` arguments trains in two stages: the first run goes to
+``RUNS/<name>-stage1``, then a second ``kerasseg train`` on the same split starts from that
+run's best model (``--init-weights``) with a fresh learning-rate schedule (a warm restart)
+and writes ``RUNS/<name>``, which is packaged. The recorded command lists both.
 """
 
 HIPPOCAMPUS = {
@@ -21,6 +26,10 @@ HIPPOCAMPUS_ARGS = ["--mode", "2.5d", "--context", "2", "--slice-axis", "2",
                     "--batch-size", "32", "--steps-per-epoch", "60", "--learning-rate", "2e-3",
                     "--augment", "light", "--test-fraction", "0.2", "--val-fraction", "0.1",
                     "--seed", "0", "--no-evaluate"]
+# The warm restart: a second cosine cycle from the first stage's best model, at half the peak
+# learning rate, in mixed bfloat16 where the CPU has it (1.5x faster; the packaged file
+# computes in float32).
+HIPPOCAMPUS_REFINE = ["--learning-rate", "1e-3", "--mixed-precision"]
 
 RECIPES = {
     "hippocampus-unet": dict(
@@ -28,6 +37,7 @@ RECIPES = {
         summary="2.5-D U-Net for the anterior and posterior hippocampus in T1 MRI.",
         args=["--model", "unet", "--model-option", "depth=3", "--model-option", "base_filters=32",
               "--epochs", "30"] + HIPPOCAMPUS_ARGS,
+        refine=["--epochs", "50"] + HIPPOCAMPUS_REFINE,
     ),
     "hippocampus-deeplab": dict(
         HIPPOCAMPUS, arch="deeplab", weights_dtype="float16",
@@ -37,6 +47,7 @@ RECIPES = {
         args=["--model", "deeplab", "--model-option", "backbone=small",
               "--model-option", "output_stride=8", "--target-spacing", "none,0.5,0.5",
               "--epochs", "24"] + HIPPOCAMPUS_ARGS,
+        refine=["--epochs", "36"] + HIPPOCAMPUS_REFINE,
     ),
     "hippocampus-fcn8s": dict(
         HIPPOCAMPUS, arch="fcn8s", weights_dtype="float16",
@@ -45,6 +56,7 @@ RECIPES = {
                 "because FCN-8s predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
+        refine=["--epochs", "40"] + HIPPOCAMPUS_REFINE,
     ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
@@ -71,8 +83,37 @@ RECIPES = {
 }
 
 
-def train_command(name, data_root="../shared/data", runs="runs/zoo"):
-    """Return the ``kerasseg train`` argument list of entry ``name``."""
+def _with(args, overrides):
+    """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied."""
+    args, i = list(args), 0
+    while i < len(overrides):
+        option = overrides[i]
+        has_value = i + 1 < len(overrides) and not overrides[i + 1].startswith("--")
+        if option in args:
+            at = args.index(option)
+            if has_value:
+                args[at + 1] = overrides[i + 1]
+        else:
+            args += overrides[i:i + 1 + has_value]
+        i += 1 + has_value
+    return args
+
+
+def train_commands(name, data_root="../shared/data", runs="runs/zoo"):
+    """Return the ``kerasseg train`` argument lists of entry ``name``, one per stage.
+
+    The last stage writes ``runs/name``, the run that is packaged.
+    """
     recipe = RECIPES[name]
-    return (["train", "--data", f"{data_root}/{recipe['data']}", "--output", f"{runs}/{name}"]
-            + recipe["args"])
+    data = ["train", "--data", f"{data_root}/{recipe['data']}"]
+    if "refine" not in recipe:
+        return [data + ["--output", f"{runs}/{name}"] + recipe["args"]]
+    first = f"{runs}/{name}-stage1"
+    return [data + ["--output", first] + recipe["args"],
+            data + ["--output", f"{runs}/{name}"] + _with(recipe["args"], recipe["refine"])
+            + ["--init-weights", f"{first}/best.keras"]]
+
+
+def run_folders(name, runs="runs/zoo"):
+    """Return the run folders of entry ``name``'s stages, in order."""
+    return ([f"{runs}/{name}-stage1"] if "refine" in RECIPES[name] else []) + [f"{runs}/{name}"]

@@ -95,3 +95,35 @@ def test_missing_info_is_a_clear_error():
         Predictor(_pixelwise_model(), {"preprocessing": {}, "patch_size": [8, 8], "num_classes": 2})
     with pytest.raises(ValueError, match="`overlap` must be in"):
         Predictor(_pixelwise_model(), _info((8, 8)), overlap=1.0)
+
+
+def _neighbour_model():
+    """A 2.5-D model (context 1) whose class-1 logit weighs the three slices differently, so
+    its prediction depends on the axis the volume is sliced across."""
+    inputs = keras.Input((None, None, 3))
+    layer = keras.layers.Conv2D(2, 3, padding="same")
+    model = keras.Model(inputs, layer(inputs))
+    weights = np.random.default_rng(3).normal(size=(3, 3, 3, 2)).astype("float32")
+    layer.set_weights([weights, np.zeros(2, "float32")])
+    return model
+
+
+def test_multi_view_prediction_averages_the_views_probabilities():
+    model = _neighbour_model()
+    image = np.random.default_rng(4).uniform(0, 1, size=(6, 9, 7, 1)).astype("float32")
+    data = CaseData(image, None, Geometry())
+
+    def predict(axes):
+        spec = make_preprocessing_spec(mode="2.5d", context=1, normalization="none",
+                                       slice_axis=axes)
+        return Predictor(model, _info((16, 16), spec=spec)).predict_case(
+            data, return_probabilities=True)
+
+    views = [predict(axis)[1] for axis in (0, 1, 2)]
+    label, scores = predict([0, 1, 2])
+    assert scores.shape == (6, 9, 7, 2)
+    np.testing.assert_allclose(scores, (views[0] + views[1] + views[2]) / 3, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(label, np.argmax(scores, -1))
+    # The views disagree somewhere, so the average is not any single view.
+    assert not np.allclose(views[0], views[1], atol=1e-3)
+    assert not np.allclose(scores, views[0], atol=1e-3)

@@ -88,3 +88,29 @@ def test_compact_model_refuses_bad_arguments(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         compact_model(tmp_path / "missing.keras", tmp_path / "c.keras")
     assert sorted(os.listdir(tmp_path)) == ["m.keras"]
+
+
+def test_compact_model_writes_a_mixed_precision_model_with_float32_policies(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, depth=2,
+                               base_filters=8)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"mixed_bfloat16", "float32"}
+    save_model(model, tmp_path / "mixed.keras", {"class_names": ["a", "b", "c"]})
+    compact_model(tmp_path / "mixed.keras", tmp_path / "plain.keras")
+
+    loaded, info = load_model(tmp_path / "plain.keras")
+    assert info["trained_policy"] == "mixed_bfloat16"
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    # The same float32 variables, now computed in float32: equal to a float32 build given
+    # the mixed model's weights.
+    reference = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, depth=2,
+                               base_filters=8)
+    reference.set_weights(model.get_weights())
+    x = np.random.default_rng(1).normal(size=(1, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), reference.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0),
+                           rtol=1e-5, atol=1e-6)

@@ -76,6 +76,21 @@ def test_registry_integrity(name):
     assert record["training"]["command"].startswith(
         f"kerasseg train --data ../shared/data/{record['training']['data_folder']} ")
     assert f"--seed {record['training']['seed']}" in record["training"]["command"]
+    # A staged recipe: each later stage starts from the previous stage's best model, on the
+    # same split.
+    commands = record["training"]["command"].split("\n")
+    assert len(commands) == record["training"].get("stages", 1)
+    for previous, command in zip(commands, commands[1:]):
+        assert command.startswith("kerasseg train ")
+        output = _option(previous, "--output")
+        assert _option(command, "--init-weights") == f"{output}/best.keras"
+        for option in ("--data", "--seed", "--test-fraction", "--val-fraction", "--model"):
+            assert _option(command, option) == _option(previous, option)
+
+
+def _option(command, option):
+    words = command.split()
+    return words[words.index(option) + 1]
 
 
 @pytest.mark.parametrize("name", ENTRIES)

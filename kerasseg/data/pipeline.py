@@ -40,6 +40,7 @@ from kerasseg.data.types import CaseData, Geometry
 __all__ = [
     "MODES",
     "make_preprocessing_spec",
+    "slice_axes",
     "preprocess_case",
     "PreparedCase",
     "prepare_case",
@@ -70,7 +71,10 @@ def make_preprocessing_spec(
             its dict form or a ``Normalizer``.
         target_spacing: resampling target in ``(x, y[, z])`` order (``None`` entries keep
             an axis), or ``None`` for no resampling.
-        slice_axis: array axis of ``(D, H, W)`` along which slices are taken (0: axial).
+        slice_axis: array axis of ``(D, H, W)`` along which slices are taken (0: axial),
+            or several distinct axes (e.g. ``(0, 1, 2)``) for a multi-view model: training
+            draws slices across every listed axis and prediction averages the class
+            probabilities of all views.
         patch_size: training patch size ``(h, w)`` (an int means square), or ``None``.
 
     Returns:
@@ -95,8 +99,7 @@ def make_preprocessing_spec(
         raise ValueError(f"`context` must be 0 when mode='2d' (use mode='2.5d'). Received: context={context}")
     if mode == "2.5d" and context < 1:
         raise ValueError(f"`context` must be >= 1 when mode='2.5d'. Received: context={context}")
-    if slice_axis not in (0, 1, 2):
-        raise ValueError(f"`slice_axis` must be one of [0, 1, 2]. Received: slice_axis={slice_axis!r}")
+    axes = _slice_axes(slice_axis)
     if target_spacing is not None:
         target_spacing = [None if s is None else float(s) for s in target_spacing]
         if len(target_spacing) not in (2, 3) or any(s is not None and not s > 0 for s in target_spacing):
@@ -108,11 +111,41 @@ def make_preprocessing_spec(
         "version": SPEC_VERSION,
         "mode": mode,
         "context": int(context),
-        "slice_axis": int(slice_axis),
+        "slice_axis": axes[0] if len(axes) == 1 else axes,
         "target_spacing": target_spacing,
         "normalization": Normalizer.from_spec(normalization).to_dict(),
         "patch_size": _patch_size(patch_size),
     }
+
+
+def _slice_axes(slice_axis):
+    axes = list(slice_axis) if isinstance(slice_axis, (list, tuple)) else [slice_axis]
+    if (not axes or len(set(axes)) != len(axes)
+            or any(isinstance(a, bool) or a not in (0, 1, 2) for a in axes)):
+        raise ValueError(
+            "`slice_axis` must be one of [0, 1, 2] or a list of distinct ones (multi-view). "
+            f"Received: slice_axis={slice_axis!r}")
+    return [int(a) for a in axes]
+
+
+def slice_axes(spec):
+    """Return the list of slicing axes of a preprocessing spec (one, or several views).
+
+    Args:
+        spec: dict from :func:`make_preprocessing_spec` (older specs without the key
+            slice along axis 0).
+
+    Returns:
+        A list of distinct ints in ``0..2``.
+
+    Raises:
+        ValueError: for an invalid ``slice_axis`` entry.
+
+    Example:
+        >>> slice_axes(make_preprocessing_spec(slice_axis=(2, 0)))
+        [2, 0]
+    """
+    return _slice_axes(spec.get("slice_axis", 0))
 
 
 def _patch_size(patch_size):
@@ -410,11 +443,18 @@ def _check_cases(items, ids, channels, labels, num_classes, patch_size):
 
 
 class _CaseStore:
-    """Preprocessed volumes, in memory, in a disk cache, or re-read on every access."""
+    """Preprocessed volumes, in memory, in a disk cache, or re-read on every access.
+
+    Entry ``k`` is one view of one case: the case's arrays with view ``k``'s slicing axis
+    first. A single-axis spec has one view per case, a multi-view spec one per listed axis
+    (``self.views[k]`` is ``(case index, axis)``).
+    """
 
     def __init__(self, source, spec, cache, require_labels, num_classes, patch_size, workers=None):
         items, ids = _source_items(source)
         self.spec, self.ids, self.items = spec, ids, items
+        self.axes = slice_axes(spec)
+        self.views = [(i, axis) for i in range(len(items)) for axis in self.axes]
         self.cache = cache
         if cache is not None and cache != "memory":
             if not isinstance(cache, (str, os.PathLike)):
@@ -424,12 +464,13 @@ class _CaseStore:
         self.require_labels = require_labels
         workers = workers or min(8, os.cpu_count() or 1, len(items))
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(self._prepare, range(len(items))))
+            results = [view for views in pool.map(self._prepare, range(len(items))) for view in views]
         self.volumes = results if cache is not None else None
         self.shapes = [r.label.shape for r in results]
         self.channels = results[0].image.shape[-1]
         self.num_classes = _check_cases(
-            items, ids, [r.image.shape[-1] for r in results], [r.label for r in results],
+            [items[i] for i, _ in self.views], [ids[i] for i, _ in self.views],
+            [r.image.shape[-1] for r in results], [r.label for r in results],
             num_classes, patch_size,
         )
         self.slice_shape = self.shapes[0][1:]
@@ -439,17 +480,24 @@ class _CaseStore:
         if self.cache not in (None, "memory"):
             key = _case_identity(item, json.dumps(self.spec, sort_keys=True))
             stem = os.path.join(self.cache_dir, f"{re.sub(r'[^A-Za-z0-9_.-]', '_', case_id)}-{key}")
-            if os.path.exists(stem + ".label.npy") and os.path.exists(stem + ".image.npy"):
-                image = np.load(stem + ".image.npy", mmap_mode="r")
-                label = np.load(stem + ".label.npy", mmap_mode="r")
-                return _Volume(image, label, class_locations(label, max_per_class=_MAX_LOCATIONS, seed=i))
-            volume = self._compute(i)
-            _atomic_save(stem + ".image.npy", volume.image)
-            _atomic_save(stem + ".label.npy", volume.label)
-            return volume
+            stems = [stem] if len(self.axes) == 1 else [f"{stem}-axis{a}" for a in self.axes]
+            if all(os.path.exists(s + ".label.npy") and os.path.exists(s + ".image.npy") for s in stems):
+                views = []
+                for s in stems:
+                    image = np.load(s + ".image.npy", mmap_mode="r")
+                    label = np.load(s + ".label.npy", mmap_mode="r")
+                    views.append(_Volume(image, label, class_locations(
+                        label, max_per_class=_MAX_LOCATIONS, seed=i)))
+                return views
+            views = self._compute(i)
+            for s, volume in zip(stems, views):
+                _atomic_save(s + ".image.npy", volume.image)
+                _atomic_save(s + ".label.npy", volume.label)
+            return views
         return self._compute(i)
 
     def _compute(self, i):
+        """Return case ``i`` as one ``_Volume`` per slicing axis."""
         item, case_id = self.items[i], self.ids[i]
         prepared = prepare_case(item, self.spec, case_id=case_id)
         label = prepared.label
@@ -457,20 +505,22 @@ class _CaseStore:
             if self.require_labels:
                 raise DataError(f"{_describe(item, case_id)} has no label map; training and evaluation need one.")
             label = np.zeros(prepared.image.shape[:3], np.uint8)
-        axis = self.spec["slice_axis"]
-        image = np.ascontiguousarray(np.moveaxis(prepared.image, axis, 0), dtype=np.float32)
-        label = np.moveaxis(label, axis, 0)
         small = label.size == 0 or (label.min() >= 0 and label.max() < 256)
-        label = np.ascontiguousarray(label, dtype=np.uint8 if small else np.int32)
-        return _Volume(image, label, class_locations(label, max_per_class=_MAX_LOCATIONS, seed=i))
+        views = []
+        for axis in self.axes:
+            image = np.ascontiguousarray(np.moveaxis(prepared.image, axis, 0), dtype=np.float32)
+            view = np.ascontiguousarray(np.moveaxis(label, axis, 0), dtype=np.uint8 if small else np.int32)
+            views.append(_Volume(image, view, class_locations(view, max_per_class=_MAX_LOCATIONS, seed=i)))
+        return views
 
     def __len__(self):
-        return len(self.items)
+        return len(self.views)
 
-    def get(self, i):
+    def get(self, k):
         if self.volumes is not None:
-            return self.volumes[i]
-        return self._compute(i)
+            return self.volumes[k]
+        case_index, axis = self.views[k]
+        return self._compute(case_index)[self.axes.index(axis)]
 
 
 def prepare_cases(source, spec, *, require_labels=True, num_classes=None, patch_size=None):
@@ -508,8 +558,11 @@ def prepare_cases(source, spec, *, require_labels=True, num_classes=None, patch_
         if case.label is None and require_labels:
             raise DataError(f"{_describe(item, case_id)} has no label map; training and evaluation need one.")
         label = case.label if case.label is not None else np.zeros(case.image.shape[:3], np.uint8)
-        labels.append(np.moveaxis(label, spec["slice_axis"], 0))
-    _check_cases(items, ids, [c.image.shape[-1] for c in prepared], labels, num_classes, _patch_size(patch_size))
+        labels += [np.moveaxis(label, axis, 0) for axis in slice_axes(spec)]
+    views = len(slice_axes(spec))
+    _check_cases([i for i in items for _ in range(views)], [i for i in ids for _ in range(views)],
+                 [c.image.shape[-1] for c in prepared for _ in range(views)], labels, num_classes,
+                 _patch_size(patch_size))
     return prepared
 
 
@@ -596,7 +649,8 @@ def make_dataset(
         normalization: see :class:`~kerasseg.data.preprocess.Normalizer`.
         target_spacing: resampling target in ``(x, y[, z])`` order, ``None`` entries
             keeping an axis; ``None``: no resampling.
-        slice_axis: axis of ``(D, H, W)`` to slice along.
+        slice_axis: axis of ``(D, H, W)`` to slice along, or several (multi-view: each
+            sample comes from a case and view drawn uniformly).
         augment: one of ``"none"``, ``"light"``, ``"default"``, ``"strong"``, or a dict
             (see :func:`kerasseg.data.augment.get_augmentation`).
         augment_backend: ``"albumentations"`` (NumPy, per example, elastic included) or
@@ -749,7 +803,8 @@ def make_eval_dataset(
         num_parallel_calls: parallelism of slice extraction (default AUTOTUNE).
         shard: ``(num_shards, index)``: this worker's disjoint share of the slices.
         num_classes: check labels against ``[0, num_classes)``; inferred if ``None``.
-        return_index: also yield an int32 ``(B, 2)`` tensor of ``(case_index, slice_index)``.
+        return_index: also yield an int32 ``(B, 2)`` tensor of ``(case_index, slice_index)``
+            (with a multi-view spec, the first entry counts views: case * views + view).
 
     Returns:
         ``tf.data.Dataset`` of ``(image, label)`` or ``(image, label, index)`` batches.

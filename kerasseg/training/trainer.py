@@ -142,7 +142,9 @@ def train(
         mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels).
         context: neighbours on each side in 2.5-D (default 1).
         slice_axis: array axis of the ``(D, H, W)`` volumes that 2-D slices are taken
-            across (0: the first axis, axial for most scans).
+            across (0: the first axis, axial for most scans), or a list of axes for a
+            multi-view model (trained on slices across each; prediction averages the
+            views' probabilities).
         normalization: intensity normalization (``"zscore"``, ``"percentile"``,
             ``"ct"``, ... see :class:`kerasseg.data.preprocess.Normalizer`).
         target_spacing: resampling target in (x, y[, z]) mm, ``None`` entries keep an
@@ -295,7 +297,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
     import numpy as np
 
     from kerasseg.data import load_dataset
-    from kerasseg.data.pipeline import make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases
+    from kerasseg.data.pipeline import (
+        make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases, slice_axes)
     from kerasseg.models import build, registry
     from kerasseg.training import precision, recipe
     from kerasseg.training.strategy import get_strategy, is_chief
@@ -338,10 +341,10 @@ def _run(data, output_dir, settings, state, stored, verbose):
         train_slices = stored["train_slices"]
     else:
         prepared = prepare_cases(train_cases, spec, num_classes=num_classes, patch_size=(1, 1))
-        axis = spec["slice_axis"]
+        axes = slice_axes(spec)
         slice_shapes = {tuple(n for i, n in enumerate(case.image.shape[:3]) if i != axis)
-                        for case in prepared}
-        train_slices = int(sum(case.image.shape[axis] for case in prepared))
+                        for case in prepared for axis in axes}
+        train_slices = int(sum(case.image.shape[axis] for case in prepared for axis in axes))
         del prepared
         if settings["patch_size"] == "auto":
             patch, patch_reason = recipe.auto_patch_size(slice_shapes, stride)

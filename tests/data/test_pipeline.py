@@ -17,6 +17,7 @@ from kerasseg.data.pipeline import (
     prepare_cases,
     preprocess_case,
     restore_prediction,
+    slice_axes,
 )
 from kerasseg.data.preprocess import crop_or_pad, extract_slices, zscore
 from kerasseg.data.types import CaseData, Geometry
@@ -84,6 +85,14 @@ def test_spec_is_json_able_and_validated():
         make_preprocessing_spec(mode="2.5d", context=0)
     with pytest.raises(ValueError, match="slice_axis"):
         make_preprocessing_spec(slice_axis=3)
+    for bad in ([], [0, 0], [1, 3], True):
+        with pytest.raises(ValueError, match="`slice_axis` must be one of"):
+            make_preprocessing_spec(slice_axis=bad)
+    # Several axes make a multi-view spec; one listed axis is the plain single-axis spec.
+    assert make_preprocessing_spec(slice_axis=(2, 0))["slice_axis"] == [2, 0]
+    assert make_preprocessing_spec(slice_axis=[1])["slice_axis"] == 1
+    assert slice_axes(make_preprocessing_spec(slice_axis=[0, 1, 2])) == [0, 1, 2]
+    assert slice_axes({"mode": "2d"}) == [0]  # specs written before the key existed
     with pytest.raises(ValueError, match="normalization"):
         make_preprocessing_spec(normalization="histogram")
 
@@ -227,6 +236,45 @@ def test_eval_dataset_yields_every_slice_in_order_with_context():
     # Channels of a 2.5-D slice are its neighbours; the first slice repeats itself.
     np.testing.assert_array_equal(images[0][..., 0], images[0][..., 1])
     np.testing.assert_array_equal(images[1][..., 0], images[0][..., 1])
+
+
+def test_multi_view_eval_dataset_slices_every_case_across_each_axis():
+    cases = _synthetic_cases(n=2, channels=1)
+    dataset = make_eval_dataset(cases, patch_size=(24, 24), batch_size=8, slice_axis=[0, 2],
+                                return_index=True)
+    images, labels, index = (np.concatenate(parts) for parts in zip(*_take(dataset, 100)))
+    # Entry c * 2 + v is view v (axis 0, then axis 2) of case c.
+    expected, rows = [], []
+    for c, case in enumerate(cases):
+        for v, axis in enumerate((0, 2)):
+            label = np.moveaxis(case.label, axis, 0)
+            image = np.moveaxis(zscore(case.image), axis, 0)
+            for z in range(label.shape[0]):
+                expected.append([2 * c + v, z])
+                rows.append((image[z], label[z]))
+    assert index.tolist() == expected
+    assert len(images) == sum(6 + i + 24 for i in range(2))
+    for (image, label), got_image, got_label in zip(rows, images, labels):
+        np.testing.assert_array_equal(got_label, crop_or_pad(label, (24, 24))[0])
+        np.testing.assert_allclose(got_image, crop_or_pad(image, (24, 24))[0], rtol=1e-5, atol=1e-6)
+
+
+def test_multi_view_training_draws_slices_from_every_view():
+    label = np.zeros((4, 8, 12), np.uint8)
+    label[1:3, 2:6, 3:9] = 1
+    image = np.arange(label.size, dtype=np.float32).reshape(label.shape + (1,))
+    cases = [CaseData(image, label, Geometry())]
+    dataset = make_dataset(cases, patch_size=(12, 12), batch_size=16, slice_axis=[0, 1, 2],
+                           normalization="none", augment="none", seed=1, foreground_prob=0.0)
+    seen = set()
+    for images, _ in _take(dataset, 4):
+        for slice_ in images:
+            # Padding is zero; the real pixels tell which (H, W) face of the volume it is.
+            rows, cols = np.nonzero(slice_[..., 0] > 0)
+            seen.add((rows.max() - rows.min() + 1 if rows.size else 0,
+                      cols.max() - cols.min() + 1 if cols.size else 0))
+    # Axis 0 slices are 8x12, axis 1 slices 4x12 and axis 2 slices 4x8.
+    assert {(8, 12), (4, 12), (4, 8)} <= seen
 
 
 def test_eval_shards_are_disjoint_and_complete():

@@ -146,6 +146,21 @@ def test_train_refuses_bad_label_values(tmp_path, capsys):
               "--label-values", "0,one"])
 
 
+@pytest.mark.parametrize("bad", ["3", "0,0", "a", "0,,1"])
+def test_train_refuses_bad_slice_axes(bad, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--data", hippocampus_path(), "--output", str(tmp_path / "run"),
+              "--slice-axis", bad])
+    assert "--slice-axis must be 0, 1 or 2, or distinct ones" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_parses_several_slice_axes_as_views():
+    from kerasseg.cli import _slice_axes
+
+    assert _slice_axes("2") == 2 and _slice_axes("0,1,2") == [0, 1, 2] and _slice_axes("2,0") == [2, 0]
+
+
 def test_resume_keeps_class_names_given_without_label_values(tmp_path):
     run = tmp_path / "run"
     common = ["--steps-per-epoch", "1", "--batch-size", "4", "--model-option", "depth=1",

@@ -156,6 +156,21 @@ def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
     assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
 
 
+def test_multi_view_run_covers_every_view_and_predicts_the_original_grid(tiny, tmp_path):
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, slice_axis=[0, 2], evaluate=True,
+                            **{**FAST, "epochs": 1, "steps_per_epoch": 1})
+    with open(tmp_path / "run.json") as handle:
+        stored = json.load(handle)
+    # The patch holds the largest slice of either view: (H, W) across axis 0, (D, H) across 2.
+    shapes = [tiny[case_id].load().image.shape[:3] for case_id in stored["split"]["train"]]
+    faces = [(s[1], s[2]) for s in shapes] + [(s[0], s[1]) for s in shapes]
+    expected = [-(-max(f[axis] for f in faces) // 4) * 4 for axis in (0, 1)]
+    assert stored["patch_size"] == expected
+    assert read_info(result.best_model)["preprocessing"]["slice_axis"] == [0, 2]
+    case = result.evaluation["cases"][0]
+    assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
+
+
 def test_test_fraction_holds_cases_out_of_training_and_selection(sample, tmp_path):
     data = sample.subset(list(range(10)))
     result = kerasseg.train(data, "unet", output_dir=tmp_path, test_fraction=0.2,
