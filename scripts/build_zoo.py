@@ -309,7 +309,10 @@ def _describe_preprocessing(record):
     if spec.get("mode") == "2.5d":
         parts[0] += f" with {spec['context']} neighbours on each side"
     if record["input"]["spatial_dims"] == 3:
-        parts.append(f"taken across volume axis {spec['slice_axis']}")
+        axes = spec["slice_axis"]
+        parts.append(f"taken across volume axis {axes}" if isinstance(axes, int) else
+                     f"taken across each of the volume axes {axes} (multi-view: the prediction "
+                     "averages the views' probabilities)")
     if spec.get("target_spacing"):
         parts.append(f"resampled to spacing {spec['target_spacing']} (x, y, z)")
     parts.append(f"{spec['normalization']['method']} intensity normalization")

@@ -3,10 +3,11 @@
 ``python scripts/build_zoo.py train NAME`` runs ``kerasseg train --data DATA_ROOT/<data>
 --output RUNS/<name> <args>``; the registry and the model card record the same command.
 
-An entry with ``refine`` arguments trains in two stages: the first run goes to
-``RUNS/<name>-stage1``, then a second ``kerasseg train`` on the same split starts from that
-run's best model (``--init-weights``) with a fresh learning-rate schedule (a warm restart)
-and writes ``RUNS/<name>``, which is packaged. The recorded command lists both.
+An entry with ``refine`` stages (lists of arguments that replace or add to the first
+stage's) trains in several runs on the same split: stage ``k`` writes ``RUNS/<name>-stage<k>``
+and the next stage starts from its best model (``--init-weights``) with a fresh
+learning-rate schedule (a warm restart); the last stage writes ``RUNS/<name>``, which is
+packaged. The recorded command lists every stage.
 """
 
 HIPPOCAMPUS = {
@@ -34,10 +35,14 @@ HIPPOCAMPUS_REFINE = ["--learning-rate", "1e-3", "--mixed-precision"]
 RECIPES = {
     "hippocampus-unet": dict(
         HIPPOCAMPUS, arch="unet", weights_dtype="float16",
-        summary="2.5-D U-Net for the anterior and posterior hippocampus in T1 MRI.",
+        summary="2.5-D multi-view U-Net for the anterior and posterior hippocampus in T1 MRI: "
+                "slices across each of the three volume axes, probabilities averaged.",
         args=["--model", "unet", "--model-option", "depth=3", "--model-option", "base_filters=32",
               "--epochs", "30"] + HIPPOCAMPUS_ARGS,
-        refine=["--epochs", "50"] + HIPPOCAMPUS_REFINE,
+        # Then a third stage that also learns the other two slicing axes: the entry is a
+        # multi-view model whose prediction averages the three views.
+        refine=[["--epochs", "50"] + HIPPOCAMPUS_REFINE,
+                ["--epochs", "30", "--slice-axis", "0,1,2"] + HIPPOCAMPUS_REFINE],
     ),
     "hippocampus-deeplab": dict(
         HIPPOCAMPUS, arch="deeplab", weights_dtype="float16",
@@ -47,7 +52,6 @@ RECIPES = {
         args=["--model", "deeplab", "--model-option", "backbone=small",
               "--model-option", "output_stride=8", "--target-spacing", "none,0.5,0.5",
               "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        refine=["--epochs", "36"] + HIPPOCAMPUS_REFINE,
     ),
     "hippocampus-fcn8s": dict(
         HIPPOCAMPUS, arch="fcn8s", weights_dtype="float16",
@@ -56,7 +60,7 @@ RECIPES = {
                 "because FCN-8s predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        refine=["--epochs", "40"] + HIPPOCAMPUS_REFINE,
+        refine=[["--epochs", "40"] + HIPPOCAMPUS_REFINE],
     ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
@@ -106,14 +110,15 @@ def train_commands(name, data_root="../shared/data", runs="runs/zoo"):
     """
     recipe = RECIPES[name]
     data = ["train", "--data", f"{data_root}/{recipe['data']}"]
-    if "refine" not in recipe:
-        return [data + ["--output", f"{runs}/{name}"] + recipe["args"]]
-    first = f"{runs}/{name}-stage1"
-    return [data + ["--output", first] + recipe["args"],
-            data + ["--output", f"{runs}/{name}"] + _with(recipe["args"], recipe["refine"])
-            + ["--init-weights", f"{first}/best.keras"]]
+    folders = run_folders(name, runs)
+    commands = [data + ["--output", folders[0]] + recipe["args"]]
+    for previous, folder, overrides in zip(folders, folders[1:], recipe.get("refine", [])):
+        commands.append(data + ["--output", folder] + _with(recipe["args"], overrides)
+                        + ["--init-weights", f"{previous}/best.keras"])
+    return commands
 
 
 def run_folders(name, runs="runs/zoo"):
-    """Return the run folders of entry ``name``'s stages, in order."""
-    return ([f"{runs}/{name}-stage1"] if "refine" in RECIPES[name] else []) + [f"{runs}/{name}"]
+    """Return the run folders of entry ``name``'s stages, in order (the last is packaged)."""
+    later = len(RECIPES[name].get("refine", []))
+    return [f"{runs}/{name}-stage{k}" for k in range(1, later + 1)] + [f"{runs}/{name}"]
