@@ -88,7 +88,12 @@ RECIPES = {
 
 
 def _with(args, overrides):
-    """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied."""
+    """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied.
+
+    An option already in ``args`` gets the new value in place, at its first occurrence
+    (so a repeatable option such as ``--model-option`` cannot be overridden this way);
+    other options and flags are appended.
+    """
     args, i = list(args), 0
     while i < len(overrides):
         option = overrides[i]
