@@ -54,14 +54,14 @@ def _spacing(text):
 
 
 def _slice_axes(text):
+    from kerasseg.data.pipeline import slice_axes
+
     try:
-        axes = [int(p) for p in text.split(",")]
+        axes = slice_axes({"slice_axis": [int(p) for p in text.split(",")]})
     except ValueError:
-        axes = []
-    if not axes or len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes):
         raise argparse.ArgumentTypeError(
             f"--slice-axis must be 0, 1 or 2, or distinct ones separated by commas "
-            f"(multi-view). Received: {text!r}")
+            f"(multi-view). Received: {text!r}") from None
     return axes[0] if len(axes) == 1 else axes
 
 

@@ -130,33 +130,28 @@ def _is_policy(value):
         value.get("config"), dict)
 
 
-def _float32_policies(config):
-    """Return ``config`` with every mixed-precision dtype policy replaced by float32."""
+def _float32_policies(config, replaced):
+    """Return ``config`` with every mixed-precision dtype policy replaced by float32.
+
+    The names of the replaced policies are added to the set ``replaced``.
+    """
     if _is_policy(config):
-        if config["config"].get("name") in _MIXED_POLICIES:
-            return dict(config, config=dict(config["config"], name="float32"))
-        return config
+        name = config["config"].get("name")
+        if name not in _MIXED_POLICIES:
+            return config
+        replaced.add(name)
+        return dict(config, config=dict(config["config"], name="float32"))
     if isinstance(config, dict):
-        return {key: "float32" if key == "dtype" and value in _MIXED_POLICIES
-                else _float32_policies(value) for key, value in config.items()}
-    if isinstance(config, list):
-        return [_float32_policies(value) for value in config]
-    return config
-
-
-def _policy_names(config):
-    """Yield the name of every dtype policy in a model config."""
-    if _is_policy(config):
-        yield config["config"].get("name", "")
-    elif isinstance(config, dict):
+        out = {}
         for key, value in config.items():
-            if key == "dtype" and isinstance(value, str):
-                yield value
-            else:
-                yield from _policy_names(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _policy_names(value)
+            if key == "dtype" and isinstance(value, str) and value in _MIXED_POLICIES:
+                replaced.add(value)
+                value = "float32"
+            out[key] = _float32_policies(value, replaced)
+        return out
+    if isinstance(config, list):
+        return [_float32_policies(value, replaced) for value in config]
+    return config
 
 
 def compact_model(path, target, weights_dtype="float32"):
@@ -222,10 +217,10 @@ def compact_model(path, target, weights_dtype="float32"):
                 elif name == "config.json":
                     config = json.loads(data.decode("utf-8"))
                     config.pop("compile_config", None)
-                    mixed = sorted(set(_policy_names(config)) & set(_MIXED_POLICIES))
+                    mixed = set()
+                    config = _float32_policies(config, mixed)
                     if mixed:
-                        info["trained_policy"] = mixed[0]
-                        config = _float32_policies(config)
+                        info["trained_policy"] = sorted(mixed)[0]
                     data = json.dumps(config).encode("utf-8")
                 archive.writestr(name, data)
             archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))

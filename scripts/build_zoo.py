@@ -123,6 +123,7 @@ def package(name, data_root, runs):
 
     model, _ = load_model(target)
     epochs_run, best_epoch = _epochs(run_folders(name, runs))
+    commands = train_commands(name)
     record = {
         "name": name,
         "arch": recipe["arch"],
@@ -143,7 +144,7 @@ def package(name, data_root, runs):
                   "spatial_dims": info["spatial_dims"]},
         "class_names": class_names,
         "training": {
-            "command": "\n".join("kerasseg " + " ".join(c) for c in train_commands(name)),
+            "command": "\n".join("kerasseg " + " ".join(c) for c in commands),
             "seed": run["settings"]["seed"],
             "data": recipe["dataset"],
             "data_folder": recipe["data"],
@@ -151,7 +152,7 @@ def package(name, data_root, runs):
             "citation": recipe["citation"],
             "epochs": epochs_run,
             "best_epoch": best_epoch,
-            "stages": len(train_commands(name)),
+            "stages": len(commands),
             "software": f"kerasseg, TensorFlow {_tf_version()}, Keras {keras.__version__}",
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
             "date": datetime.date.today().isoformat(),

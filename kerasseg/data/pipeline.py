@@ -553,13 +553,14 @@ def prepare_cases(source, spec, *, require_labels=True, num_classes=None, patch_
     workers = max(1, min(8, os.cpu_count() or 1, len(items)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         prepared = list(pool.map(lambda pair: prepare_case(pair[0], spec, case_id=pair[1]), zip(items, ids)))
+    axes = slice_axes(spec)
     labels = []
     for item, case_id, case in zip(items, ids, prepared):
         if case.label is None and require_labels:
             raise DataError(f"{_describe(item, case_id)} has no label map; training and evaluation need one.")
         label = case.label if case.label is not None else np.zeros(case.image.shape[:3], np.uint8)
-        labels += [np.moveaxis(label, axis, 0) for axis in slice_axes(spec)]
-    views = len(slice_axes(spec))
+        labels += [np.moveaxis(label, axis, 0) for axis in axes]
+    views = len(axes)
     _check_cases([i for i in items for _ in range(views)], [i for i in ids for _ in range(views)],
                  [c.image.shape[-1] for c in prepared for _ in range(views)], labels, num_classes,
                  _patch_size(patch_size))
