@@ -24,14 +24,19 @@ def _parse_value(text):
         return text
 
 
-def _model_options(pairs):
+def _model_options(pairs, flag="--model-option"):
     options = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"kerasseg: --model-option must be KEY=VALUE. Received: {pair!r}")
+            raise SystemExit(f"kerasseg: {flag} must be KEY=VALUE. Received: {pair!r}")
         key, value = pair.split("=", 1)
         options[key.strip()] = _parse_value(value)
     return options
+
+
+def _augment(args):
+    options = _model_options(args.augment_option, "--augment-option")
+    return {"preset": args.augment, **options} if options else args.augment
 
 
 def _patch_size(text):
@@ -102,7 +107,11 @@ def _add_train(sub):
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     p.add_argument("--mixed-precision", action="store_true")
-    p.add_argument("--augment", default="default")
+    p.add_argument("--augment", default="default",
+                   help="augmentation preset: none, light, default or strong")
+    p.add_argument("--augment-option", action="append", metavar="KEY=VALUE",
+                   help="override a preset parameter, e.g. flip_axes=[1] (flip only across "
+                        "columns) or flip_prob=0 (repeatable; values are JSON)")
     p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"])
     p.add_argument("--foreground-prob", type=float, default=0.33)
     p.add_argument("--init-weights", default=None, help="zoo entry or model file to start from")
@@ -165,7 +174,7 @@ def _train(args):
         schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         early_stopping=args.early_stopping, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, seed=args.seed,
-        strategy=args.strategy, mixed_precision=args.mixed_precision, augment=args.augment,
+        strategy=args.strategy, mixed_precision=args.mixed_precision, augment=_augment(args),
         augment_backend=args.augment_backend, foreground_prob=args.foreground_prob,
         init_weights=args.init_weights, freeze_encoder_epochs=args.freeze_encoder_epochs,
         resume=args.resume, overwrite=args.overwrite, evaluate=not args.no_evaluate,

@@ -8,8 +8,10 @@ class names and training patch size, so :class:`Predictor` needs no other option
 2. each slice (with its 2.5-D neighbours) is zero-padded to a multiple of the model
    stride; a slice larger than the training patch is predicted in overlapping tiles of
    the patch size whose softmax outputs are blended with Gaussian weights (nnU-Net);
-3. with ``tta=True`` the softmax of the horizontally, vertically and doubly flipped
-   inputs is averaged;
+3. with ``tta=True`` the softmax of the flipped inputs is averaged with the plain one:
+   every combination of the flips the model was trained with (its info's ``flip_axes``;
+   horizontal, vertical and both for models without that record). A model trained
+   without flips (e.g. where anterior and posterior are separate classes) refuses TTA;
 4. a multi-view model (a spec with several slicing axes) predicts the volume across each
    axis and averages the views' softmax outputs;
 5. class probabilities are taken back to the original grid (linear) and the label map
@@ -22,7 +24,25 @@ import numpy as np
 
 from kerasseg.evaluation import evaluate_case
 
-TTA_FLIPS = ((), (1,), (2,), (1, 2))
+TTA_FLIPS = ((), (1,), (2,), (1, 2))  # batch axes: 1 = rows, 2 = columns
+
+
+def tta_flips(info):
+    """Return the flips that test-time augmentation averages for a model with ``info``.
+
+    Args:
+        info: the model's info dict; ``flip_axes`` lists the image axes (0 = rows,
+            1 = columns) that its training flipped. Without it both axes are assumed.
+
+    Returns:
+        A tuple of batch-axis tuples (1 = rows, 2 = columns), the identity ``()`` first.
+
+    Example:
+        >>> tta_flips({"flip_axes": [1]})
+        ((), (2,))
+    """
+    axes = info.get("flip_axes", [0, 1])
+    return tuple(flips for flips in TTA_FLIPS if all(axis - 1 in axes for axis in flips))
 
 
 def _gaussian_window(height, width, sigma_scale=0.125):
@@ -56,12 +76,13 @@ class Predictor:
             or a Keras model (then pass ``info``).
         info: dict with at least ``preprocessing``, ``patch_size``, ``stride``,
             ``num_classes``; read from the model file when ``model`` is a path.
-        tta: average over flips (see module docstring).
+        tta: average over the flips the model was trained with (see module docstring).
         overlap: tile overlap fraction for slices larger than the patch size.
         batch_size: slices or tiles per forward pass.
 
     Raises:
-        ValueError: if the info needed is missing or ``overlap`` is outside [0, 1).
+        ValueError: if the info needed is missing, ``overlap`` is outside [0, 1), or
+            ``tta`` is asked of a model trained without flips.
 
     Example:
         >>> predictor = Predictor("runs/hippo/best.keras", tta=True)  # doctest: +SKIP
@@ -87,6 +108,13 @@ class Predictor:
         self.stride = int(info["stride"])
         self.num_classes = int(info["num_classes"])
         self.tta = bool(tta)
+        self.flips = tta_flips(info)
+        if self.tta and len(self.flips) == 1:
+            raise ValueError(
+                "flip test-time augmentation needs a model trained with flips; this one was "
+                f"trained without (its info has flip_axes={info.get('flip_axes')}), so a "
+                "flipped input shows it anatomy it never saw. Predict without `tta`."
+            )
         self.overlap = float(overlap)
         self.batch_size = int(batch_size)
         self._functions = {}
@@ -130,11 +158,11 @@ class Predictor:
         if not self.tta:
             return self._forward(batch)
         total = 0.0
-        for axes in TTA_FLIPS:
+        for axes in self.flips:
             flipped = np.flip(batch, axis=axes) if axes else batch
             scores = self._forward(np.ascontiguousarray(flipped))
             total = total + (np.flip(scores, axis=axes) if axes else scores)
-        return total / len(TTA_FLIPS)
+        return total / len(self.flips)
 
     def predict_slices(self, slices):
         """Class probabilities for a stack of preprocessed slices.

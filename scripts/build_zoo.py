@@ -103,7 +103,9 @@ def package(name, data_root, runs):
     reference = evaluate_model(str(target), held_out)
     compact_model(run_dir / "best.keras", target, weights_dtype=recipe["weights_dtype"])
     plain = evaluate_model(str(target), held_out)
-    tta = evaluate_model(str(target), held_out, tta=True)
+    # Flip TTA only for models trained with flips (the Predictor refuses it otherwise).
+    trained_flips = info.get("flip_axes", [0, 1])
+    tta = evaluate_model(str(target), held_out, tta=True) if trained_flips else None
     changes = [abs(a["mean_foreground_dice"] - b["mean_foreground_dice"])
                for a, b in zip(reference["cases"], plain["cases"])]
     parity = {
@@ -160,10 +162,12 @@ def package(name, data_root, runs):
         "split": {"train": run["split"]["train"], "val": run["split"]["val"],
                   "test": run["split"]["test"]},
         "metrics": _summary(plain, class_names),
-        "metrics_tta": _summary(tta, class_names),
+        "metrics_tta": _summary(tta, class_names) if tta else None,
         "storage_parity": parity,
     }
-    cases = {"no_tta": _per_case(plain, class_names), "tta": _per_case(tta, class_names)}
+    cases = {"no_tta": _per_case(plain, class_names)}
+    if tta:
+        cases["tta"] = _per_case(tta, class_names)
     write_json_atomic(ZOO / f"{name}.metrics.json", cases)
     _golden(target, held_out[0], ZOO / f"{name}.golden.npz")
     write_text_atomic(ZOO / record["card"], card(record, cases))
@@ -281,8 +285,14 @@ def card(record, cases):
         "| --- | ---: | " + " | ".join("---: | ---:" for _ in names[1:]) + " |",
     ]
     for label, metrics in (("plain", record["metrics"]), ("flip TTA", record["metrics_tta"])):
+        if metrics is None:
+            continue
         lines.append(f"| {label} | {metrics['mean_dice']:.3f} | " + " | ".join(
             f"{metrics[f'dice_{n}']:.3f} | {metrics[f'hd95_{n}']:.2f}" for n in names[1:]) + " |")
+    if record["metrics_tta"] is None:
+        lines += ["", "No flip TTA: the model was trained without flips because its classes "
+                      "depend on the side (a mirrored slice would swap them), and "
+                      "`kerasseg predict --tta` refuses it."]
     parity = record["storage_parity"]
     lines += [
         "",
@@ -291,8 +301,9 @@ def card(record, cases):
         f"{parity['weights_storage']} weights {parity['mean_dice_stored_weights']:.4f} (largest "
         f"change of one case's Dice: {parity['max_case_dice_change']:.4f}).",
         "",
-        "Per case (plain prediction; `kerasseg predict` without `--tta` reproduces these; "
-        f"`{record['name']}.metrics.json` also holds the TTA numbers):",
+        "Per case (plain prediction; `kerasseg predict` without `--tta` reproduces these"
+        + (f"; `{record['name']}.metrics.json` also holds the TTA numbers):"
+           if record["metrics_tta"] else "):"),
         "",
         "| case | " + " | ".join(f"{n} Dice | {n} HD95" for n in names[1:]) + " |",
         "| --- | " + " | ".join("---: | ---:" for _ in names[1:]) + " |",
@@ -320,6 +331,11 @@ def _describe_preprocessing(record):
     return ", ".join(parts)
 
 
+def _tta_dice(record):
+    tta = record.get("metrics_tta")
+    return f"{tta['mean_dice']:.3f}" if tta else "n/a (trained without flips)"
+
+
 def readme():
     """Rewrite the README's zoo table from the registry."""
     from kerasseg import zoo
@@ -332,7 +348,7 @@ def readme():
         rows.append(
             f"| [{name}](zoo/{record['card']}) | {record['arch']} | {record['params'] / 1e6:.2f} M | "
             f"{record['size'] / 1e6:.1f} MB | {len(record['split']['test'])} | "
-            f"{record['metrics']['mean_dice']:.3f} | {record['metrics_tta']['mean_dice']:.3f} | "
+            f"{record['metrics']['mean_dice']:.3f} | {_tta_dice(record)} | "
             f"{_metric_line(record['metrics'], record['class_names'])} |")
     text = README.read_text()
     if TABLE_START not in text:

@@ -79,6 +79,31 @@ def test_tta_averages_flipped_predictions():
     assert tta[0, 4, 5, 1] > 0.5
 
 
+def test_tta_uses_only_the_flips_the_model_was_trained_with():
+    from kerasseg.inference import tta_flips
+
+    assert tta_flips({}) == ((), (1,), (2,), (1, 2))
+    assert tta_flips({"flip_axes": [0, 1]}) == ((), (1,), (2,), (1, 2))
+    assert tta_flips({"flip_axes": [1]}) == ((), (2,))
+    assert tta_flips({"flip_axes": [0]}) == ((), (1,))
+    model = _neighbour_model()
+    image = np.random.default_rng(4).normal(size=(1, 8, 8, 3)).astype("float32")
+    plain = Predictor(model, _info((8, 8))).predict_slices(image)
+    columns = Predictor(model, _info((8, 8))).predict_slices(image[:, :, ::-1])[:, :, ::-1]
+    info = dict(_info((8, 8)), flip_axes=[1])
+    tta = Predictor(model, info, tta=True).predict_slices(image)
+    np.testing.assert_allclose(tta, (plain + columns) / 2, atol=1e-6)
+    both = Predictor(model, _info((8, 8)), tta=True).predict_slices(image)
+    assert np.abs(both - tta).max() > 1e-3  # the row flips would have changed it
+
+
+def test_tta_of_a_model_trained_without_flips_is_a_clear_error():
+    info = dict(_info((8, 8)), flip_axes=[])
+    with pytest.raises(ValueError, match=r"trained without \(its info has flip_axes=\[\]\)"):
+        Predictor(_pixelwise_model(), info, tta=True)
+    Predictor(_pixelwise_model(), info)  # plain prediction is fine
+
+
 def test_predict_case_returns_the_original_grid():
     model = _pixelwise_model()
     spec = make_preprocessing_spec(normalization="none", target_spacing=(1.0, 1.0, None))

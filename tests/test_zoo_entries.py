@@ -98,7 +98,10 @@ def test_card_and_registry_state_the_per_case_measurements(name):
     record = zoo.entry(name)
     per_case = _per_case(name)
     assert sorted(per_case["no_tta"]) == sorted(record["split"]["test"])
+    assert ("tta" in per_case) == (record["metrics_tta"] is not None)
     for key, metrics in (("no_tta", record["metrics"]), ("tta", record["metrics_tta"])):
+        if metrics is None:
+            continue
         cases = per_case[key].values()
         foreground = record["class_names"][1:]
         means = [np.mean([case[c]["dice"] for c in foreground]) for case in cases]

@@ -32,6 +32,7 @@ __all__ = [
     "AUGMENT_PRESETS",
     "AUGMENT_BACKENDS",
     "get_augmentation",
+    "flipped_axes",
     "AlbumentationsAugmenter",
     "tf_augment",
 ]
@@ -39,7 +40,11 @@ __all__ = [
 AUGMENT_BACKENDS = ("albumentations", "tf")
 
 _OFF = {
-    "flip_prob": 0.0,  # probability of each of the horizontal and vertical flips
+    "flip_prob": 0.0,  # probability of each flip named in flip_axes
+    # Image axes that may be flipped: 0 = rows (vertical flip), 1 = columns (horizontal
+    # flip). Leave out an axis along which the classes depend on the side, e.g. the
+    # anterior-posterior axis when anterior and posterior parts are separate classes.
+    "flip_axes": (0, 1),
     "rot90_prob": 0.0,  # probability of a rotation by k * 90 degrees, k uniform in 0..3
     "affine_prob": 0.0,
     "scale": (1.0, 1.0),  # zoom factor range
@@ -136,6 +141,8 @@ def get_augmentation(augment):
         0.5
         >>> get_augmentation({"preset": "default", "elastic_prob": 0.0})["elastic_prob"]
         0.0
+        >>> get_augmentation({"preset": "light", "flip_axes": [1]})["flip_axes"]
+        (1,)
     """
     if augment is None:
         augment = "none"
@@ -160,6 +167,12 @@ def get_augmentation(augment):
         )
     base.update(overrides)
     params = _copy(base)
+    axes = params["flip_axes"]
+    if len(set(axes)) != len(axes) or any(axis not in (0, 1) for axis in axes):
+        raise ValueError(
+            "`flip_axes` must list distinct image axes among 0 (rows) and 1 (columns), or "
+            f"be empty. Received: flip_axes={list(axes)}"
+        )
     for key, value in params.items():
         if key.endswith("_prob") and not 0.0 <= value <= 1.0:
             raise ValueError(f"`{key}` must be in [0, 1]. Received: {key}={value}")
@@ -171,7 +184,43 @@ def get_augmentation(augment):
 
 
 def _copy(params):
-    return {k: (tuple(float(x) for x in v) if isinstance(v, (tuple, list)) else float(v)) for k, v in params.items()}
+    copied = {}
+    for key, value in params.items():
+        if key == "flip_axes":
+            if not isinstance(value, (tuple, list)) or any(
+                    isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
+                raise ValueError(
+                    "`flip_axes` must be a list of image axes (0 = rows, 1 = columns). "
+                    f"Received: flip_axes={value!r}"
+                )
+            copied[key] = tuple(int(v) for v in value)
+        elif isinstance(value, (tuple, list)):
+            copied[key] = tuple(float(x) for x in value)
+        else:
+            copied[key] = float(value)
+    return copied
+
+
+def flipped_axes(params):
+    """Return the image axes that augmentation ``params`` flip (empty when flips are off).
+
+    Args:
+        params: a preset name or parameter dict, as for :func:`get_augmentation`.
+
+    Returns:
+        A list of image axes (0 = rows, 1 = columns).
+
+    Raises:
+        ValueError: as :func:`get_augmentation`.
+
+    Example:
+        >>> flipped_axes({"preset": "light", "flip_axes": [1]})
+        [1]
+        >>> flipped_axes("none")
+        []
+    """
+    params = get_augmentation(params)
+    return list(params["flip_axes"]) if params["flip_prob"] > 0 else []
 
 
 # ------------------------------------------------------------------ NumPy intensity ops
@@ -241,7 +290,10 @@ def _albumentations_transforms(params, square):
     border = cv2.BORDER_REFLECT
     transforms = []
     if p["flip_prob"] > 0:
-        transforms += [A.HorizontalFlip(p=p["flip_prob"]), A.VerticalFlip(p=p["flip_prob"])]
+        if 1 in p["flip_axes"]:
+            transforms.append(A.HorizontalFlip(p=p["flip_prob"]))
+        if 0 in p["flip_axes"]:
+            transforms.append(A.VerticalFlip(p=p["flip_prob"]))
     if p["rot90_prob"] > 0 and square:
         transforms.append(A.RandomRotate90(p=p["rot90_prob"]))
     if p["affine_prob"] > 0:
@@ -423,8 +475,8 @@ def tf_augment(images, labels, seed, augment="default"):
     spatial = p["flip_prob"] > 0 or p["rot90_prob"] > 0 or p["affine_prob"] > 0
     if spatial:
         one = tf.ones([batch])
-        fx = tf.where(chance(0, p["flip_prob"]), -one, one)
-        fy = tf.where(chance(1, p["flip_prob"]), -one, one)
+        fx = tf.where(chance(0, p["flip_prob"] if 1 in p["flip_axes"] else 0.0), -one, one)
+        fy = tf.where(chance(1, p["flip_prob"] if 0 in p["flip_axes"] else 0.0), -one, one)
         static_h, static_w = images.shape[1], images.shape[2]
         square = static_h is not None and static_h == static_w
         k = tf.random.stateless_uniform([batch], seed=seeds[2], minval=0, maxval=4, dtype=tf.int32)

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 
+from kerasseg.data.augment import flipped_axes
 from kerasseg.training import keeper as keeper_lib
 from kerasseg.training.checkpoint import jsonable, read_json, write_json_atomic
 
@@ -168,7 +169,10 @@ def train(
         devices: devices for ``"mirrored"`` (e.g. ``["/cpu:0", "/cpu:1"]``).
         mixed_precision: ``False``, ``True`` (automatic, with a message where it is
             unsupported) or a policy name.
-        augment: augmentation preset (``"none"``, ``"light"``, ``"default"``, ``"strong"``).
+        augment: augmentation preset (``"none"``, ``"light"``, ``"default"``, ``"strong"``),
+            or a dict of parameters (see :func:`kerasseg.data.augment.get_augmentation`),
+            e.g. ``{"preset": "light", "flip_axes": [1]}`` to flip only across columns.
+            The model's info records the flipped axes (``flip_axes``), which flip TTA uses.
         augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (elastic too).
         foreground_prob: fraction of samples centred on foreground.
         init_weights: start from these weights: a ``.keras``/``.weights.h5`` file or a zoo
@@ -254,6 +258,7 @@ def _validate(settings):
         raise ValueError(
             f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
         )
+    flipped_axes(settings["augment"])  # a clear error for bad augmentation parameters
     test_fraction = settings.get("test_fraction", 0.0)
     if not 0.0 <= float(test_fraction) < 1.0:
         raise ValueError(
@@ -376,6 +381,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
         "patch_size": list(patch),
         "stride": stride,
         "training_data": dataset.root,
+        # image axes that training flipped: the flips test-time augmentation may use
+        "flip_axes": flipped_axes(settings["augment"]),
     }
     stored_values = _stored_label_values(dataset, num_classes)
     if stored_values is not None:

@@ -236,7 +236,7 @@ def format_table():
 
     for name in sorted(entries):
         record = entries[name]
-        metrics, tta = record.get("metrics", {}), record.get("metrics_tta", {})
+        metrics, tta = record.get("metrics") or {}, record.get("metrics_tta") or {}
         classes = ", ".join(f"{key[5:]} {value:.3f}" for key, value in metrics.items()
                             if key.startswith("dice_"))
         params = f"{record['params'] / 1e6:6.2f}M" if "params" in record else f"{'-':>7s}"

@@ -178,3 +178,38 @@ def test_tf_backend_batches_draw_per_example_parameters_and_run_in_graph():
     np.testing.assert_array_equal(out_images.numpy(), again[0].numpy())
     with pytest.raises(ValueError, match="images"):
         tf_augment(np.zeros((4, 4)), np.zeros((4,)), 0)
+
+
+@pytest.mark.parametrize("run", BACKENDS)
+@pytest.mark.parametrize("axes", [[0], [1], []])
+def test_flip_axes_restricts_flips_to_the_named_image_axes(run, axes):
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(12, 16, 2)).astype(np.float32)
+    label = rng.integers(0, 3, size=(12, 16)).astype(np.int32)
+    allowed = [(image, label)]
+    if 0 in axes:
+        allowed.append((image[::-1], label[::-1]))
+    if 1 in axes:
+        allowed.append((image[:, ::-1], label[:, ::-1]))
+    seen = set()
+    for seed in range(16):
+        out_image, out_label = run({"flip_prob": 0.5, "flip_axes": axes}, image, label, seed)
+        matches = [i for i, (a, b) in enumerate(allowed)
+                   if np.allclose(out_image, a, atol=1e-5) and np.array_equal(out_label, b)]
+        assert matches, f"seed {seed}: a flip along an axis outside {axes}"
+        seen.add(matches[0])
+    assert seen == set(range(len(allowed)))  # the allowed flip does happen
+
+
+def test_flip_axes_validation_and_flipped_axes():
+    from kerasseg.data.augment import flipped_axes
+
+    assert get_augmentation("light")["flip_axes"] == (0, 1)
+    assert get_augmentation({"preset": "light", "flip_axes": [1]})["flip_axes"] == (1,)
+    assert flipped_axes("light") == [0, 1]
+    assert flipped_axes({"preset": "light", "flip_axes": [0]}) == [0]
+    assert flipped_axes({"preset": "light", "flip_prob": 0.0}) == []
+    assert flipped_axes("none") == []
+    for bad in ([2], [0, 0], [True], [1.0], "1", 1):
+        with pytest.raises(ValueError, match="flip_axes"):
+            get_augmentation({"flip_prob": 0.5, "flip_axes": bad})

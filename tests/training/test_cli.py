@@ -28,6 +28,7 @@ def test_train_writes_the_run(trained):
     stored = json.loads((trained / "run.json").read_text())
     assert stored["settings"]["model_options"] == {"depth": 2, "base_filters": 4}
     assert len(stored["split"]["val"]) == 5  # round(0.1 * 52)
+    assert stored["info"]["flip_axes"] == [0, 1]  # the default preset flips rows and columns
 
 
 def test_evaluate_writes_report_and_figures(trained, tmp_path, capsys):
@@ -159,6 +160,36 @@ def test_train_parses_several_slice_axes_as_views():
     from kerasseg.cli import _slice_axes
 
     assert _slice_axes("2") == 2 and _slice_axes("0,1,2") == [0, 1, 2] and _slice_axes("2,0") == [2, 0]
+
+
+def test_augment_options_override_the_preset_and_set_the_tta_flips(tmp_path, capsys):
+    from kerasseg.modelfile import load_model
+
+    common = ["train", "--data", hippocampus_path(), "--steps-per-epoch", "1", "--batch-size",
+              "4", "--model-option", "depth=1", "--model-option", "base_filters=2", "--verbose",
+              "0", "--no-evaluate", "--val-fraction", "0.1", "--epochs", "1", "--augment", "light"]
+    run = tmp_path / "columns"
+    assert main(common + ["--output", str(run), "--augment-option", "flip_axes=[1]",
+                          "--augment-option", "rotate=5"]) == 0
+    stored = json.loads((run / "run.json").read_text())
+    assert stored["settings"]["augment"] == {"preset": "light", "flip_axes": [1], "rotate": 5}
+    assert load_model(run / "best.keras")[1]["flip_axes"] == [1]
+
+    run = tmp_path / "unflipped"
+    assert main(common + ["--output", str(run), "--augment-option", "flip_prob=0"]) == 0
+    assert load_model(run / "best.keras")[1]["flip_axes"] == []
+    capsys.readouterr()
+    image = os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz")
+    assert main(["predict", "--model", str(run / "best.keras"), "--input", image,
+                 "--output", str(tmp_path / "out"), "--tta"]) == 1
+    assert "trained without" in capsys.readouterr().err
+
+    assert main(common + ["--output", str(tmp_path / "bad"), "--augment-option",
+                          "flip_axes=[2]"]) == 1
+    assert "flip_axes" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit, match="--augment-option must be KEY=VALUE"):
+        main(common + ["--output", str(tmp_path / "bad"), "--augment-option", "flip_axes"])
 
 
 def test_resume_keeps_class_names_given_without_label_values(tmp_path):
