@@ -43,10 +43,9 @@ RECIPES = {
                 "slices across each of the three volume axes, probabilities averaged.",
         args=["--model", "unet", "--model-option", "depth=3", "--model-option", "base_filters=32",
               "--epochs", "30"] + HIPPOCAMPUS_ARGS,
-        # Then a third stage that also learns the other two slicing axes: the entry is a
+        # Then a second stage that also learns the other two slicing axes: the entry is a
         # multi-view model whose prediction averages the three views.
-        refine=[["--epochs", "50"] + HIPPOCAMPUS_REFINE,
-                ["--epochs", "30", "--slice-axis", "0,1,2"] + HIPPOCAMPUS_REFINE],
+        refine=[["--epochs", "30", "--slice-axis", "0,1,2"] + HIPPOCAMPUS_REFINE],
     ),
     "hippocampus-deeplab": dict(
         HIPPOCAMPUS, arch="deeplab", weights_dtype="float16",
@@ -64,7 +63,7 @@ RECIPES = {
                 "because FCN-8s predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        refine=[["--epochs", "40"] + HIPPOCAMPUS_REFINE],
+        refine=[["--epochs", "30"] + HIPPOCAMPUS_REFINE],
     ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
