@@ -63,7 +63,6 @@ RECIPES = {
                 "because FCN-8s predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        refine=[["--epochs", "30"] + HIPPOCAMPUS_REFINE],
     ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
