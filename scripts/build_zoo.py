@@ -78,7 +78,7 @@ def package(name, data_root, runs):
 
     from kerasseg import zoo
     from kerasseg.data import load_dataset
-    from kerasseg.inference import evaluate_model
+    from kerasseg.inference import evaluate_model, tta_flips
     from kerasseg.modelfile import compact_model, load_model
     from kerasseg.training.checkpoint import read_json, write_json_atomic, write_text_atomic
 
@@ -104,8 +104,7 @@ def package(name, data_root, runs):
     compact_model(run_dir / "best.keras", target, weights_dtype=recipe["weights_dtype"])
     plain = evaluate_model(str(target), held_out)
     # Flip TTA only for models trained with flips (the Predictor refuses it otherwise).
-    trained_flips = info.get("flip_axes", [0, 1])
-    tta = evaluate_model(str(target), held_out, tta=True) if trained_flips else None
+    tta = evaluate_model(str(target), held_out, tta=True) if len(tta_flips(info)) > 1 else None
     changes = [abs(a["mean_foreground_dice"] - b["mean_foreground_dice"])
                for a, b in zip(reference["cases"], plain["cases"])]
     parity = {

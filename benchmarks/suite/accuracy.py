@@ -77,7 +77,7 @@ def evaluate_zoo(data_root, limit=None, names=None):
     """
     from kerasseg import zoo
     from kerasseg.data.dataset import load_dataset
-    from kerasseg.inference import Predictor, evaluate_model, load_any
+    from kerasseg.inference import Predictor, evaluate_model, load_any, tta_flips
 
     names = zoo.list_entries() if names is None else list(names)
     rows = []
@@ -92,8 +92,6 @@ def evaluate_zoo(data_root, limit=None, names=None):
                 options["label_values"] = record["input"]["label_values"]
             cases = load_dataset(data_path, **options).subset(ids)
             model, info = load_any(name)
-            from kerasseg.inference import tta_flips
-
             # flip TTA only where the model was trained with flips (the Predictor refuses it)
             for tta in (False, True) if len(tta_flips(info)) > 1 else (False,):
                 start = time.perf_counter()
