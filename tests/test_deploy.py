@@ -10,6 +10,7 @@ import pytest
 import kerasseg
 from kerasseg.cli import main
 from kerasseg.deploy import export_trained
+from kerasseg.export import read_export_metadata
 from kerasseg.inference import Predictor, representative_batches
 from kerasseg.sample import hippocampus_path
 
@@ -46,6 +47,16 @@ def test_saved_model_is_dynamic_and_matches_keras(trained, tmp_path):
     assert mask.shape == (4, 40, 44)
     expected = predictor.predict_slices(images[:, :40, :44]).argmax(-1)
     assert np.mean(mask == expected) > 0.999
+
+    # The model was trained on volumes: the export says how a client prepares them.
+    meta = read_export_metadata(result["saved_model"])
+    spec = predictor.info["preprocessing"]
+    assert meta["class_names"] == predictor.info["class_names"]
+    axes = spec["slice_axis"]
+    assert meta["volume"]["slice_axis"] == ([axes] if isinstance(axes, int) else list(axes))
+    assert meta["volume"]["context"] == spec["context"]
+    card = (tmp_path / "hippo" / "MODEL_CARD.md").read_text()
+    assert "## Volumes" in card and "Predictor(model).predict_case(case)" in card
 
 
 def test_tflite_int8_with_parity_report(trained, tmp_path):

@@ -7,6 +7,54 @@ def _shape(shape):
     return "[" + ", ".join("-1" if v == -1 else str(v) for v in shape) + "]"
 
 
+_AXIS_NAMES = {0: "D", 1: "H", 2: "W"}
+
+
+def _volume_lines(volume, normalization):
+    """Steps that turn a 3-D volume into the slices the model takes, and back."""
+    axes = volume["slice_axis"]
+    context = volume["context"]
+    spacing = volume.get("target_spacing")
+    lines = [
+        "## Volumes",
+        "",
+        "This model segments 2-D slices of 3-D volumes (arrays `(D, H, W)` or "
+        "`(D, H, W, C)`). The server sees slices only; prepare each volume as training did:",
+        "",
+    ]
+    steps = [f"Normalize the whole volume (statistics over the volume, not per slice): "
+             f"`{json.dumps(normalization)}`."]
+    if spacing:
+        shown = ", ".join("keep" if value is None else f"{value:g} mm" for value in spacing)
+        steps.append(f"Resample it linearly to the voxel spacing (x, y, z) = ({shown}).")
+    across = ", ".join(f"{axis} ({_AXIS_NAMES[axis]})" for axis in axes)
+    if context:
+        steps.append(
+            f"Cut slices across array axis {across}. Each input stacks the {2 * context + 1} "
+            f"slices at offsets -{context}..+{context} as channels (indices clipped at the "
+            "volume's edges; with several image channels, channel-major: all offsets of "
+            "channel 0 first)."
+        )
+    else:
+        steps.append(f"Cut slices across array axis {across}, one slice per input.")
+    if len(axes) > 1:
+        steps.append("Predict every axis, stack each axis's slice probabilities back into a "
+                     "volume, and average the views' probabilities.")
+    if spacing:
+        steps.append("Resample the probabilities linearly back to the original grid, then "
+                     "take the argmax.")
+    else:
+        steps.append("Take the argmax over classes.")
+    lines += [f"{number}. {step}" for number, step in enumerate(steps, start=1)]
+    lines += [
+        "",
+        "`kerasseg.inference.Predictor(model).predict_case(case)` does all of this with "
+        "the `.keras` model or zoo entry; `kerasseg predict` does it for files.",
+        "",
+    ]
+    return lines
+
+
 def model_card(metadata, versions, serving_base_path="/models", folder=None):
     """Return the markdown model card of an export.
 
@@ -48,7 +96,9 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         "",
         f"- Input: {size_text} pixels, {metadata['channels']} channel(s).",
         f"- Output: {metadata['num_classes']} channel(s), {activation}; mask = {mask_rule}.",
-        f"- Normalization applied by `serving_bytes`: `{json.dumps(metadata['normalization'])}`.",
+        (f"- Normalization applied by `serving_bytes`: `{json.dumps(metadata['normalization'])}`."
+         if "serving_bytes" in metadata["signatures"] else
+         f"- Normalization used in training: `{json.dumps(metadata['normalization'])}`."),
         "  `serving_default` takes already-normalized float32 images (the Keras model's input).",
         "",
         "## Signatures",
@@ -58,6 +108,10 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         *rows,
         "",
     ]
+    if metadata.get("class_names"):
+        lines.insert(6, f"- Classes: {', '.join(metadata['class_names'])}.")
+    if metadata.get("volume"):
+        lines += _volume_lines(metadata["volume"], metadata["normalization"])
     if has_bytes:
         lines += [
             "`serving_bytes` decodes PNG/JPEG files, resizes them to the model's size, "

@@ -60,6 +60,35 @@ def _check_normalization_channels(spec, channels):
             )
 
 
+_VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
+
+
+def _check_volume(volume, channels):
+    """The volume preprocessing kept in the export metadata (validated, plain JSON)."""
+    if volume is None:
+        return None
+    if not isinstance(volume, dict) or any(key not in volume for key in _VOLUME_KEYS[1:3]):
+        raise ValueError(
+            "`volume` must be the training preprocessing spec, a dict with at least "
+            f"'context' and 'slice_axis'. Received: volume={volume!r}"
+        )
+    axes = volume["slice_axis"]
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    context = volume["context"]
+    if (not axes or any(not isinstance(a, int) or a not in (0, 1, 2) for a in axes)
+            or len(set(axes)) != len(axes)):
+        raise ValueError(f"`volume['slice_axis']` must be distinct axes in 0..2. Received: {axes!r}")
+    if not isinstance(context, int) or context < 0 or channels % (2 * context + 1):
+        raise ValueError(
+            f"`volume['context']` must be an integer >= 0 with the model's {channels} input "
+            f"channel(s) a multiple of 2 * context + 1. Received: context={context!r}"
+        )
+    out = {key: volume.get(key) for key in _VOLUME_KEYS}
+    out["slice_axis"] = axes
+    out["mode"] = out["mode"] or ("2.5d" if context else "2d")
+    return json.loads(json.dumps(out))
+
+
 def saved_model(
     model,
     export_dir,
@@ -74,6 +103,8 @@ def saved_model(
     overwrite=False,
     serving_base_path="/models",
     batching=True,
+    volume=None,
+    class_names=None,
 ):
     """Export ``model`` for TF Serving as ``export_dir/<version>/`` with two signatures.
 
@@ -127,6 +158,12 @@ def saved_model(
         serving_base_path: where ``export_dir``'s parent is mounted in the serving
             container; the config's base path is ``serving_base_path/model_name``.
         batching: write ``batching_parameters.txt``.
+        volume: for a slice model trained on 3-D volumes, the training preprocessing
+            spec (``mode``, ``context``, ``slice_axis``, ``target_spacing``, as stored by
+            training); it is kept in the export metadata and the model card spells out
+            how a client turns a volume into the model's input and back. ``None`` for
+            models of 2-D images.
+        class_names: names of the output channels, listed in the metadata and the card.
 
     Returns:
         The path of the version folder, ``export_dir/<version>``.
@@ -160,6 +197,14 @@ def saved_model(
     info = model_info(model, output_activation=output_activation, stride=stride,
                       input_size=input_size)
     _check_normalization_channels(spec, info.channels)
+    volume = _check_volume(volume, info.channels)
+    if class_names is not None:
+        class_names = [str(name) for name in class_names]
+        if len(class_names) != max(info.num_classes, 2) and len(class_names) != info.num_classes:
+            raise ValueError(
+                f"`class_names` must name the model's {info.num_classes} output channel(s). "
+                f"Received: class_names={class_names!r}"
+            )
     decodable = info.channels in DECODABLE_CHANNELS
     if bytes_signature and not decodable:
         raise ValueError(
@@ -208,6 +253,10 @@ def saved_model(
         "mask_pad_value": MASK_PAD_VALUE,
         "signatures": _signature_table(info, with_bytes),
     }
+    if class_names is not None:
+        metadata["class_names"] = class_names
+    if volume is not None:
+        metadata["volume"] = volume
 
     tmp = temp_dir_beside(target)
     try:
