@@ -169,6 +169,26 @@ class _ConfusionMetric(keras.metrics.Metric):
         Raises:
             ValueError: if the shapes do not fit ``num_classes``.
         """
+        self.add_counts(*self.batch_counts(y_true, y_pred, sample_weight))
+
+    def batch_counts(self, y_true, y_pred, sample_weight=None):
+        """Return the per-class voxel counts of one batch, without adding them.
+
+        A distributed loop sums these over replicas and passes the sums to
+        :meth:`add_counts`.
+
+        Args:
+            y_true, y_pred, sample_weight: as for :meth:`update_state`.
+
+        Returns:
+            ``(tp, fp, fn, tn)``, four float tensors of shape ``(num_classes,)``.
+
+        Raises:
+            ValueError: if the shapes do not fit ``num_classes``.
+
+        Example:
+            >>> tp, fp, fn, tn = metric.batch_counts(labels, logits)  # doctest: +SKIP
+        """
         pred = self._hard_predictions(y_pred)
         true, valid = self._hard_targets(y_true, y_pred)
         weight = valid
@@ -192,6 +212,17 @@ class _ConfusionMetric(keras.metrics.Metric):
         fn = ops.sum(true * (1.0 - pred), axis=axes)
         fp = ops.sum(negatives * pred, axis=axes)
         tn = ops.sum(negatives * (1.0 - pred), axis=axes)
+        return tp, fp, fn, tn
+
+    def add_counts(self, tp, fp, fn, tn):
+        """Add per-class voxel counts (from :meth:`batch_counts`) to the running totals.
+
+        Args:
+            tp, fp, fn, tn: per-class counts, each of shape ``(num_classes,)``.
+
+        Example:
+            >>> metric.add_counts(*metric.batch_counts(labels, logits))  # doctest: +SKIP
+        """
         self.tp.assign_add(ops.cast(tp, self.tp.dtype))
         self.fp.assign_add(ops.cast(fp, self.fp.dtype))
         self.fn.assign_add(ops.cast(fn, self.fn.dtype))

@@ -77,6 +77,25 @@ def test_two_batches_equal_their_concatenation(cls):
                                                            rel=1e-6)
 
 
+def test_batch_counts_are_the_hand_counts_and_sum_like_replicas():
+    metric = metrics.Dice(num_classes=3)
+    counts_1 = [numpy_value(c) for c in metric.batch_counts(TRUTH_1, one_hot(PRED_1))]
+    counts_2 = [numpy_value(c) for c in metric.batch_counts(TRUTH_2, one_hot(PRED_2))]
+    # batch_counts adds nothing to the metric's totals.
+    assert np.isnan(numpy_value(metric.per_class())).all()
+    # Both batches together: the TP/FP/FN/TN of the comment above EXPECTED.
+    tp, fp, fn, tn = (a + b for a, b in zip(counts_1, counts_2))
+    np.testing.assert_array_equal(tp, [4, 3, 2])
+    np.testing.assert_array_equal(fp, [1, 1, 1])
+    np.testing.assert_array_equal(fn, [0, 1, 2])
+    np.testing.assert_array_equal(tn, [7, 7, 7])
+    # Summed counts (what a distributed loop gathers from its replicas) give the same
+    # score as streaming both batches.
+    metric.add_counts(tp, fp, fn, tn)
+    np.testing.assert_allclose(numpy_value(metric.per_class()), EXPECTED[metrics.Dice],
+                               rtol=1e-6)
+
+
 def test_targets_as_label_maps_with_channel_and_one_hot_agree():
     results = []
     for truth_1, truth_2 in [(TRUTH_1, TRUTH_2), (TRUTH_1[..., None], TRUTH_2[..., None]),

@@ -6,7 +6,9 @@ the model and optimizer are built in ``strategy.scope()``, the dataset is distri
 with ``strategy.experimental_distribute_dataset``, each step runs with ``strategy.run``,
 per-example losses are averaged over the *global* batch with
 ``tf.nn.compute_average_loss`` and the loss is summed across replicas with
-``strategy.reduce``. Validation runs on every worker over the whole validation set (so
+``strategy.reduce``. The training Dice is counted per replica (true/false positives and
+negatives per class), summed across replicas and scored on the host, so it is the same
+``dice`` that ``fit`` reports. Validation runs on every worker over the whole validation set (so
 every worker reports the same numbers) and the :class:`~kerasseg.training.keeper.RunKeeper`
 writes checkpoints on the chief.
 """
@@ -40,13 +42,16 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
     Returns:
         The keeper's run state.
     """
+    from kerasseg.metrics import Dice
+
     loss_object = model.loss
     loss_object.reduction = "none"
     optimizer = model.optimizer
-    dice_metric = model.metrics[-1] if model.metrics else None
     variables = model.trainable_variables
     with strategy.scope():
         train_loss = keras.metrics.Mean(name="loss")
+    # Host-side totals; the replicas only return their counts.
+    train_dice = Dice(max(2, int(model.output_shape[-1])), from_logits=True, name="dice")
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -59,20 +64,24 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
-        return loss
+        return (loss,) + tuple(train_dice.batch_counts(labels, logits))
 
     @tf.function
     def train_step(iterator):
         per_replica = strategy.run(replica_step, args=next(iterator))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for value in per_replica]
 
     iterator = iter(strategy.experimental_distribute_dataset(train_ds))
     keeper.set_model(model)
     for epoch in range(initial_epoch, epochs):
         train_loss.reset_state()
+        train_dice.reset_state()
         for _ in range(steps):
-            train_loss.update_state(train_step(iterator))
-        logs = {"loss": float(train_loss.result())}
+            loss, *counts = train_step(iterator)
+            train_loss.update_state(loss)
+            train_dice.add_counts(*counts)
+        logs = {"dice": float(train_dice.result()), "loss": float(train_loss.result())}
         if val_ds is not None:
             logs.update(_validate(model, val_ds, loss_object))
         if verbose:
@@ -82,7 +91,6 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
         keeper.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
-    del dice_metric
     return keeper.state
 
 

@@ -109,6 +109,10 @@ def test_two_multiworker_processes_complete_an_epoch(tmp_path):
     assert [len(h) for h in histories] == [2, 2]
     np.testing.assert_allclose([r["loss"] for r in histories[0]],
                                [r["loss"] for r in histories[1]], rtol=1e-5)
+    # The training Dice is all-reduced too: counted per replica, scored on the host.
+    np.testing.assert_allclose([r["dice"] for r in histories[0]],
+                               [r["dice"] for r in histories[1]], rtol=1e-5)
+    assert all(0.0 <= r["dice"] <= 1.0 for r in histories[0])
     # Only the chief (worker 0) wrote the checkpoints.
     assert (tmp_path / "w0" / "mw" / "best.keras").exists()
     assert not (tmp_path / "w1" / "mw" / "best.keras").exists()
