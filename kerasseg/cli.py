@@ -112,7 +112,9 @@ def _add_train(sub):
     p.add_argument("--augment-option", action="append", metavar="KEY=VALUE",
                    help="override a preset parameter, e.g. flip_axes=[1] (flip only across "
                         "columns) or flip_prob=0 (repeatable; values are JSON)")
-    p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"])
+    p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"],
+                   help="tf: in-graph TF ops (fast); albumentations: NumPy, one example at a "
+                        "time; the same transforms, elastic deformation included")
     p.add_argument("--foreground-prob", type=float, default=0.33)
     p.add_argument("--init-weights", default=None, help="zoo entry or model file to start from")
     p.add_argument("--freeze-encoder-epochs", type=int, default=0)

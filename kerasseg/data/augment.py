@@ -12,8 +12,13 @@ reproducible from a seed:
   contrast, gamma and noise transforms clip float images to [0, 1] or produce NaN on
   negative values, which breaks z-scored images).
 * :func:`tf_augment` (TensorFlow ops, a batch at a time, stateless random): the same
-  transforms except elastic deformation, fast enough to run inside the ``tf.data`` graph
-  when the NumPy path would starve training.
+  transforms, elastic deformation included, fast enough to run inside the ``tf.data``
+  graph when the NumPy path would starve training.
+
+Elastic deformation follows albumentations' ``ElasticTransform``: each pixel moves by
+``alpha`` times a Gaussian-smoothed (``sigma`` pixels) field of standard normal noise
+scaled to a largest magnitude of 1, one field per image axis; images are resampled bilinearly, masks with nearest neighbour, and
+both reflect at the border (the noise is smoothed with its border replicated).
 
 Intensity transforms are relative to each image's statistics, so they behave the same on
 z-scored, [0, 1] or raw images: brightness adds ``U(-b, b) * std``, contrast scales the
@@ -50,7 +55,7 @@ _OFF = {
     "scale": (1.0, 1.0),  # zoom factor range
     "rotate": 0.0,  # rotation range, +/- degrees
     "translate": 0.0,  # shift range, +/- fraction of the size
-    "elastic_prob": 0.0,  # albumentations backend only
+    "elastic_prob": 0.0,
     "elastic_alpha": 0.0,
     "elastic_sigma": 1.0,
     "brightness_prob": 0.0,
@@ -418,14 +423,75 @@ def _as_seed(seed):
     return tf.cast(seed, tf.int64)
 
 
+def _gaussian_kernel(sigma):
+    radius = max(1, int(round(4.0 * sigma)))  # the size OpenCV picks for float images
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def _reflect(coord, size):
+    """Reflect continuous pixel coordinates into ``[0, size - 1]`` (edge pixel repeated)."""
+    import tensorflow as tf
+
+    size = tf.cast(size, tf.float32)
+    t = tf.math.floormod(coord + 0.5, 2.0 * size)
+    t = tf.where(t > size, 2.0 * size - t, t)
+    return tf.clip_by_value(t - 0.5, 0.0, size - 1.0)
+
+
+def _elastic_tf(images, labels, use, alpha, sigma, seed):
+    """Elastic deformation of the examples where ``use`` holds (the others pass unchanged)."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    noise = tf.random.stateless_normal(tf.stack([batch, height, width, 2]), seed=seed)
+    # As albumentations: the noise of each image scaled to a largest magnitude of 1.
+    noise = noise / tf.maximum(tf.reduce_max(tf.abs(noise), axis=[1, 2, 3], keepdims=True), 1e-6)
+    kernel = tf.constant(_gaussian_kernel(sigma))
+    size = int(kernel.shape[0])
+    rows = tf.tile(tf.reshape(kernel, [size, 1, 1, 1]), [1, 1, 2, 1])
+    cols = tf.tile(tf.reshape(kernel, [1, size, 1, 1]), [1, 1, 2, 1])
+
+    radius = size // 2
+
+    def replicate(n):  # indices that repeat the edge pixel ``radius`` times on each side
+        return tf.clip_by_value(tf.range(-radius, n + radius), 0, n - 1)
+
+    # Smoothing with the border replicated, as albumentations does.
+    field = tf.gather(tf.gather(noise, replicate(height), axis=1), replicate(width), axis=2)
+    field = tf.nn.depthwise_conv2d(field, rows, [1, 1, 1, 1], "VALID")
+    field = tf.nn.depthwise_conv2d(field, cols, [1, 1, 1, 1], "VALID")
+    field = field * alpha * tf.cast(use, tf.float32)[:, None, None, None]
+    grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32),
+                                 tf.range(width, dtype=tf.float32), indexing="ij")
+    y = _reflect(grid_y[None] + field[..., 0], height)
+    x = _reflect(grid_x[None] + field[..., 1], width)
+    b = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(y))
+
+    def gather(source, yy, xx):
+        return tf.gather_nd(source, tf.stack([b, yy, xx], axis=-1))
+
+    y0, x0 = tf.floor(y), tf.floor(x)
+    wy, wx = (y - y0)[..., None], (x - x0)[..., None]
+    y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
+    y1, x1 = tf.minimum(y0 + 1, height - 1), tf.minimum(x0 + 1, width - 1)
+    top = gather(images, y0, x0) * (1.0 - wx) + gather(images, y0, x1) * wx
+    bottom = gather(images, y1, x0) * (1.0 - wx) + gather(images, y1, x1) * wx
+    warped = top * (1.0 - wy) + bottom * wy
+    nearest = gather(labels, tf.cast(tf.round(y), tf.int32), tf.cast(tf.round(x), tf.int32))
+    return tf.ensure_shape(warped, images.shape), tf.ensure_shape(nearest, labels.shape)
+
+
 def tf_augment(images, labels, seed, augment="default"):
     """Augment a batch (or one example) in TensorFlow ops, reproducibly from a seed.
 
     Flips, 90-degree rotations (square images; otherwise 0 or 180 degrees), affine scale,
     rotation and translation are composed into one projective transform per example and
     applied with ``ImageProjectiveTransformV3``: bilinear for images, nearest for labels,
-    reflecting at the border. Then brightness, contrast, gamma and noise (see the module
-    docstring). Elastic deformation is not part of this path. Random numbers are drawn
+    reflecting at the border. Then elastic deformation (see the module docstring), then
+    brightness, contrast, gamma and noise. Random numbers are drawn
     with stateless ops from ``seed``, so the same seed gives the same output; each
     example of a batch gets its own random parameters.
 
@@ -517,6 +583,13 @@ def tf_augment(images, labels, seed, augment="default"):
             output_shape=shape, fill_value=0.0, interpolation="NEAREST", fill_mode="REFLECT",
         )
         labels = tf.cast(tf.round(warped[..., 0]), label_dtype)
+
+    if p["elastic_prob"] > 0:
+        elastic_seeds = tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(_as_seed(seed), 16), num=2)
+        use = tf.random.stateless_uniform([batch], seed=elastic_seeds[0]) < p["elastic_prob"]
+        images, labels = _elastic_tf(images, labels, use, p["elastic_alpha"],
+                                     p["elastic_sigma"], elastic_seeds[1])
 
     def on_selected(use, transform, *values):
         """Apply ``transform(sub_images, *sub_values)`` to the examples where ``use`` holds."""

@@ -654,8 +654,8 @@ def make_dataset(
             sample comes from a case and view drawn uniformly).
         augment: one of ``"none"``, ``"light"``, ``"default"``, ``"strong"``, or a dict
             (see :func:`kerasseg.data.augment.get_augmentation`).
-        augment_backend: ``"albumentations"`` (NumPy, per example, elastic included) or
-            ``"tf"`` (in-graph TF ops, per batch, faster).
+        augment_backend: ``"albumentations"`` (NumPy, per example) or ``"tf"`` (in-graph
+            TF ops, per batch, faster); both apply every transform, elastic included.
         foreground_prob: fraction of samples centred on a foreground voxel.
         cache: ``"memory"`` (default), a folder path (preprocessed arrays stored as
             ``.npy`` and memory-mapped; reused across runs), or ``None`` (re-read and

@@ -173,7 +173,8 @@ def train(
             or a dict of parameters (see :func:`kerasseg.data.augment.get_augmentation`),
             e.g. ``{"preset": "light", "flip_axes": [1]}`` to flip only across columns.
             The model's info records the flipped axes (``flip_axes``), which flip TTA uses.
-        augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (elastic too).
+        augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (NumPy, one
+            example at a time); both apply the same transforms, elastic included.
         foreground_prob: fraction of samples centred on foreground.
         init_weights: start from these weights: a ``.keras``/``.weights.h5`` file or a zoo
             entry name; layers whose shapes differ (a new head) keep their initialization.

@@ -213,3 +213,55 @@ def test_flip_axes_validation_and_flipped_axes():
     for bad in ([2], [0, 0], [True], [1.0], "1", 1):
         with pytest.raises(ValueError, match="flip_axes"):
             get_augmentation({"flip_prob": 0.5, "flip_axes": bad})
+
+
+def _coordinate_image(size):
+    rows, cols = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32),
+                             indexing="ij")
+    return np.stack([rows, cols], axis=-1), np.zeros((size, size), np.int32)
+
+
+def test_tf_elastic_moves_pixels_as_far_as_albumentations():
+    # An image holding each pixel's own coordinates: after warping, (value - position)
+    # is the displacement. Same alpha and sigma: the TF field is as strong as the
+    # albumentations one (measured away from the border).
+    image, label = _coordinate_image(64)
+    params = {"elastic_prob": 1.0, "elastic_alpha": 300.0, "elastic_sigma": 12.0}
+    spread = {}
+    for name, run in (("tf", _tf), ("albumentations", _albumentations)):
+        spread[name] = np.mean([(run(params, image, label, seed)[0] - image)[8:-8, 8:-8].std()
+                                for seed in range(20)])
+    assert 1.0 < spread["albumentations"] < 4.0
+    assert 0.75 < spread["tf"] / spread["albumentations"] < 1.33
+    # alpha scales the displacement linearly (small fields: no pixel reflects at the border).
+    small, doubled = ([(_tf(dict(params, elastic_alpha=alpha), image, label, 0)[0]
+                        - image)[16:-16, 16:-16] for alpha in (50.0, 100.0)])
+    np.testing.assert_allclose(doubled, 2.0 * small, atol=1e-3)
+
+
+def test_tf_elastic_is_smooth_and_keeps_masks_nearest():
+    image, label = _labelled_image()
+    out_image, out_label = _tf({"elastic_prob": 1.0, "elastic_alpha": 600.0,
+                                "elastic_sigma": 12.0}, image, label, 3)
+    assert set(np.unique(out_label)) <= {0, 3, 7} and not np.array_equal(out_label, label)
+    # A smooth field: neighbouring pixels move almost together.
+    coords, zeros = _coordinate_image(64)
+    warped = (_tf({"elastic_prob": 1.0, "elastic_alpha": 300.0, "elastic_sigma": 12.0},
+                  coords, zeros, 3)[0] - coords)[16:-16, 16:-16]
+    assert np.abs(np.diff(warped, axis=0)).max() < 1.0
+    assert np.abs(np.diff(warped, axis=1)).max() < 1.0
+    assert np.abs(warped).max() > 1.0
+
+
+def test_tf_elastic_applies_only_to_the_drawn_examples_and_alpha_zero_is_identity():
+    image, label = _labelled_image(size=32)
+    images, labels = np.repeat(image[None], 8, axis=0), np.repeat(label[None], 8, axis=0)
+    out_images, out_labels = tf_augment(images, labels, 5, {
+        "elastic_prob": 0.5, "elastic_alpha": 400.0, "elastic_sigma": 8.0})
+    same = [np.array_equal(out_images[i].numpy(), image) and
+            np.array_equal(out_labels[i].numpy(), label) for i in range(8)]
+    assert 0 < sum(same) < 8
+    still, still_labels = tf_augment(images, labels, 5, {
+        "elastic_prob": 1.0, "elastic_alpha": 0.0, "elastic_sigma": 8.0})
+    np.testing.assert_array_equal(still.numpy(), images)
+    np.testing.assert_array_equal(still_labels.numpy(), labels)
