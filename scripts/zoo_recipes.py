@@ -92,21 +92,32 @@ RECIPES = {
 }
 
 
+REPEATABLE = ("--augment-option", "--model-option")
+
+
 def _with(args, overrides):
     """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied.
 
-    An option already in ``args`` gets the new value in place, at its first occurrence
-    (so a repeatable option such as ``--model-option`` cannot be overridden this way);
-    other options and flags are appended.
+    An option already in ``args`` gets the new value in place; a repeatable ``KEY=VALUE``
+    option (:data:`REPEATABLE`) replaces the occurrence with the same key. Other options
+    and flags are appended.
     """
     args, i = list(args), 0
     while i < len(overrides):
         option = overrides[i]
         has_value = i + 1 < len(overrides) and not overrides[i + 1].startswith("--")
-        if option in args:
-            at = args.index(option)
+        value = overrides[i + 1] if has_value else None
+        if option in REPEATABLE:
+            key = value.split("=", 1)[0] + "="
+            at = [k + 1 for k, word in enumerate(args[:-1])
+                  if word == option and args[k + 1].startswith(key)]
+            if at:
+                args[at[0]] = value
+            else:
+                args += [option, value]
+        elif option in args:
             if has_value:
-                args[at + 1] = overrides[i + 1]
+                args[args.index(option) + 1] = value
         else:
             args += overrides[i:i + 1 + has_value]
         i += 1 + has_value

@@ -1,0 +1,46 @@
+"""The zoo's training recipes (scripts/zoo_recipes.py): how later stages change arguments."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    spec = importlib.util.spec_from_file_location("zoo_recipes", ROOT / "scripts" / "zoo_recipes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_overrides_replace_values_in_place_and_append_new_options(recipes):
+    args = ["--model", "unet", "--learning-rate", "2e-3", "--no-evaluate"]
+    assert recipes._with(args, ["--learning-rate", "1e-3", "--slice-axis", "0,1,2", "--resume"]) == [
+        "--model", "unet", "--learning-rate", "1e-3", "--no-evaluate",
+        "--slice-axis", "0,1,2", "--resume"]
+    assert args[3] == "2e-3"  # the recipe's own list is left alone
+
+
+def test_repeatable_key_value_options_are_replaced_by_key(recipes):
+    args = ["--augment", "light", "--augment-option", "flip_prob=0",
+            "--model-option", "depth=3", "--model-option", "base_filters=32"]
+    out = recipes._with(args, ["--augment", "default", "--augment-option", "rot90_prob=0",
+                               "--augment-option", "flip_prob=0.5",
+                               "--model-option", "base_filters=16"])
+    assert out == ["--augment", "default", "--augment-option", "flip_prob=0.5",
+                   "--model-option", "depth=3", "--model-option", "base_filters=16",
+                   "--augment-option", "rot90_prob=0"]
+
+
+def test_stages_chain_their_runs(recipes):
+    for name in recipes.RECIPES:
+        commands = recipes.train_commands(name, runs="R")
+        folders = recipes.run_folders(name, runs="R")
+        assert len(commands) == len(folders) == 1 + len(recipes.RECIPES[name].get("refine", []))
+        for command, folder in zip(commands, folders):
+            assert command[command.index("--output") + 1] == folder
+        for previous, command in zip(folders, commands[1:]):
+            assert command[command.index("--init-weights") + 1] == f"{previous}/best.keras"
