@@ -36,14 +36,54 @@ HIPPOCAMPUS_ARGS = ["--mode", "2.5d", "--context", "2", "--slice-axis", "2",
 # A later stage: a second cosine cycle from the first stage's best model (a warm restart), at
 # half the peak learning rate.
 HIPPOCAMPUS_REFINE = ["--learning-rate", "1e-3"]
+# Stronger augmentation than "light", still without anything that swaps anterior and
+# posterior (flips, 90-degree rotations): the "default" preset's affine (scale 0.85-1.25,
+# rotation +/-30 degrees, shift 10 %), brightness, contrast, gamma and noise. Elastic
+# deformation stays off, as in the runs that measured it: the U-Net's first stage reached
+# validation mean Dice 0.882 with it, 0.877 with "light" (3-D, per case, 21 volumes).
+HIPPOCAMPUS_AUGMENT = ["--augment", "default", "--augment-option", "flip_prob=0",
+                       "--augment-option", "rot90_prob=0", "--augment-option", "elastic_prob=0"]
+
+REPEATABLE = ("--augment-option", "--model-option")
+
+
+def _with(args, overrides):
+    """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied.
+
+    An option already in ``args`` gets the new value in place; a repeatable ``KEY=VALUE``
+    option (:data:`REPEATABLE`) replaces the occurrence with the same key. Other options
+    and flags are appended.
+    """
+    args, i = list(args), 0
+    while i < len(overrides):
+        option = overrides[i]
+        has_value = i + 1 < len(overrides) and not overrides[i + 1].startswith("--")
+        value = overrides[i + 1] if has_value else None
+        if option in REPEATABLE:
+            key = value.split("=", 1)[0] + "="
+            at = [k + 1 for k, word in enumerate(args[:-1])
+                  if word == option and args[k + 1].startswith(key)]
+            if at:
+                args[at[0]] = value
+            else:
+                args += [option, value]
+        elif option in args:
+            if has_value:
+                args[args.index(option) + 1] = value
+        else:
+            args += overrides[i:i + 1 + has_value]
+        i += 1 + has_value
+    return args
+
 
 RECIPES = {
     "hippocampus-unet": dict(
         HIPPOCAMPUS, arch="unet", weights_dtype="float16",
         summary="2.5-D multi-view U-Net for the anterior and posterior hippocampus in T1 MRI: "
                 "slices across each of the three volume axes, probabilities averaged.",
-        args=["--model", "unet", "--model-option", "depth=3", "--model-option", "base_filters=32",
-              "--epochs", "30"] + HIPPOCAMPUS_ARGS,
+        args=_with(["--model", "unet", "--model-option", "depth=3",
+                    "--model-option", "base_filters=32", "--epochs", "40"] + HIPPOCAMPUS_ARGS,
+                   HIPPOCAMPUS_AUGMENT),
         # Then a second stage that also learns the other two slicing axes: the entry is a
         # multi-view model whose prediction averages the three views.
         refine=[["--epochs", "30", "--slice-axis", "0,1,2"] + HIPPOCAMPUS_REFINE],
@@ -90,38 +130,6 @@ RECIPES = {
               "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
     ),
 }
-
-
-REPEATABLE = ("--augment-option", "--model-option")
-
-
-def _with(args, overrides):
-    """Return ``args`` with the ``--option value`` pairs and flags of ``overrides`` applied.
-
-    An option already in ``args`` gets the new value in place; a repeatable ``KEY=VALUE``
-    option (:data:`REPEATABLE`) replaces the occurrence with the same key. Other options
-    and flags are appended.
-    """
-    args, i = list(args), 0
-    while i < len(overrides):
-        option = overrides[i]
-        has_value = i + 1 < len(overrides) and not overrides[i + 1].startswith("--")
-        value = overrides[i + 1] if has_value else None
-        if option in REPEATABLE:
-            key = value.split("=", 1)[0] + "="
-            at = [k + 1 for k, word in enumerate(args[:-1])
-                  if word == option and args[k + 1].startswith(key)]
-            if at:
-                args[at[0]] = value
-            else:
-                args += [option, value]
-        elif option in args:
-            if has_value:
-                args[args.index(option) + 1] = value
-        else:
-            args += overrides[i:i + 1 + has_value]
-        i += 1 + has_value
-    return args
 
 
 def train_commands(name, data_root="../shared/data", runs="runs/zoo"):
