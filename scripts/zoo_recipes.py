@@ -125,8 +125,7 @@ RECIPES = {
         args=["--model", "unet", "--class-names", "cell,membrane", "--label-values", "255,0",
               "--model-option", "depth=4", "--model-option", "base_filters=16",
               "--epochs", "12", "--steps-per-epoch", "40", "--batch-size", "8",
-              "--learning-rate", "2e-3", "--augment", "default",
-              "--augment-option", "elastic_prob=0", "--test-fraction", "0.2",
+              "--learning-rate", "2e-3", "--augment", "default", "--test-fraction", "0.2",
               "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
     ),
 }
