@@ -93,9 +93,11 @@ RECIPES = {
         summary="2.5-D DeepLabv3+ (small residual encoder, output stride 8) for the anterior "
                 "and posterior hippocampus in T1 MRI. Slices are resampled to 0.5 mm in-plane "
                 "because the decoder predicts at a quarter of the input resolution.",
-        args=["--model", "deeplab", "--model-option", "backbone=small",
-              "--model-option", "output_stride=8", "--target-spacing", "none,0.5,0.5",
-              "--epochs", "24"] + HIPPOCAMPUS_ARGS,
+        args=_with(["--model", "deeplab", "--model-option", "backbone=small",
+                    "--model-option", "output_stride=8", "--target-spacing", "none,0.5,0.5",
+                    "--epochs", "24"] + HIPPOCAMPUS_ARGS, HIPPOCAMPUS_AUGMENT),
+        # A second stage (warm restart at 1e-3, 24 epochs) lowered validation Dice from
+        # 0.877 to 0.873, so the entry is one stage.
     ),
     "hippocampus-fcn8s": dict(
         HIPPOCAMPUS, arch="fcn8s", weights_dtype="float16",
