@@ -106,7 +106,11 @@ RECIPES = {
                 "because FCN-8s predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        refine=[["--epochs", "30"] + HIPPOCAMPUS_REFINE],
+        # Two warm restarts: the second with the side-preserving default augmentation
+        # (validation Dice 0.868 after the first stage, 0.874 after the second, 0.880 after
+        # the third).
+        refine=[["--epochs", "30"] + HIPPOCAMPUS_REFINE,
+                ["--epochs", "24"] + HIPPOCAMPUS_REFINE + HIPPOCAMPUS_AUGMENT],
     ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
