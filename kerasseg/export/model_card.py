@@ -10,6 +10,15 @@ def _shape(shape):
 _AXIS_NAMES = {0: "D", 1: "H", 2: "W"}
 
 
+def _uses_image_statistics(normalization):
+    """Whether a normalization spec computes statistics from each image (not constants)."""
+    method = normalization.get("method")
+    params = normalization.get("params") or {}
+    if method == "minmax":
+        return params.get("min") is None or params.get("max") is None
+    return method in ("zscore", "percentile_clip", "percentile_zscore")
+
+
 def _volume_lines(volume, normalization):
     """Steps that turn a 3-D volume into the slices the model takes, and back."""
     axes = volume["slice_axis"]
@@ -112,6 +121,13 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         lines.insert(6, f"- Classes: {', '.join(metadata['class_names'])}.")
     if metadata.get("volume"):
         lines += _volume_lines(metadata["volume"], metadata["normalization"])
+        if has_bytes and _uses_image_statistics(metadata["normalization"]):
+            lines += [
+                "`serving_bytes` normalizes each image file with its own statistics, not the "
+                "volume's; for the training behaviour send volume-normalized slices to "
+                "`serving_default`.",
+                "",
+            ]
     if has_bytes:
         lines += [
             "`serving_bytes` decodes PNG/JPEG files, resizes them to the model's size, "

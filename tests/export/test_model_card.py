@@ -58,6 +58,21 @@ def test_card_single_axis_2d_volume_has_no_resampling_or_averaging():
     assert "Resample" not in section and "average" not in section
 
 
+def test_card_warns_that_serving_bytes_normalizes_per_image_for_volume_models():
+    metadata = dict(BASE, channels=1, volume={
+        "mode": "2d", "context": 0, "slice_axis": [0], "target_spacing": None})
+    metadata["signatures"] = dict(BASE["signatures"], serving_bytes={
+        "inputs": {"image_bytes": {"dtype": "string", "shape": [-1]}},
+        "outputs": {"mask": {"dtype": "int32", "shape": [-1, -1, -1]}}})
+    card = model_card(metadata, [1])
+    assert "normalizes each image file with its own statistics, not the volume's" in card
+    assert "normalizes each image file" not in model_card(dict(metadata, volume=None), [1])
+    # Constants (a CT window) do not depend on the image: no warning.
+    windowed = dict(metadata, normalization={"method": "ct_window",
+                                             "params": {"center": 40, "width": 400}})
+    assert "normalizes each image file" not in model_card(windowed, [1])
+
+
 def test_card_without_volume_has_no_volume_section():
     card = model_card(dict(BASE), [1])
     assert "## Volumes" not in card and "- Classes:" not in card
