@@ -440,13 +440,13 @@ def _reflect(coord, size):
     return tf.clip_by_value(t - 0.5, 0.0, size - 1.0)
 
 
-def _elastic_tf(images, labels, use, alpha, sigma, seed):
-    """Elastic deformation of the examples where ``use`` holds (the others pass unchanged)."""
+def _elastic_tf(images, labels, noise, alpha, sigma):
+    """Elastic deformation of every example of ``images`` ``(B, H, W, C)`` and ``labels``,
+    its field made from ``noise`` ``(B, H, W, 2)`` (standard normal)."""
     import tensorflow as tf
 
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
-    noise = tf.random.stateless_normal(tf.stack([batch, height, width, 2]), seed=seed)
     # As albumentations: the noise of each image scaled to a largest magnitude of 1.
     noise = noise / tf.maximum(tf.reduce_max(tf.abs(noise), axis=[1, 2, 3], keepdims=True), 1e-6)
     kernel = tf.constant(_gaussian_kernel(sigma))
@@ -463,7 +463,7 @@ def _elastic_tf(images, labels, use, alpha, sigma, seed):
     field = tf.gather(tf.gather(noise, replicate(height), axis=1), replicate(width), axis=2)
     field = tf.nn.depthwise_conv2d(field, rows, [1, 1, 1, 1], "VALID")
     field = tf.nn.depthwise_conv2d(field, cols, [1, 1, 1, 1], "VALID")
-    field = field * alpha * tf.cast(use, tf.float32)[:, None, None, None]
+    field = field * alpha
     grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32),
                                  tf.range(width, dtype=tf.float32), indexing="ij")
     y = _reflect(grid_y[None] + field[..., 0], height)
@@ -588,8 +588,22 @@ def tf_augment(images, labels, seed, augment="default"):
         elastic_seeds = tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(_as_seed(seed), 16), num=2)
         use = tf.random.stateless_uniform([batch], seed=elastic_seeds[0]) < p["elastic_prob"]
-        images, labels = _elastic_tf(images, labels, use, p["elastic_alpha"],
-                                     p["elastic_sigma"], elastic_seeds[1])
+        # Only the drawn examples are warped (the field is the costliest transform here).
+        index = tf.where(use)
+
+        def warp_drawn():
+            # The noise is drawn for the whole batch, so an example's field does not depend
+            # on which other examples were drawn.
+            noise = tf.random.stateless_normal(tf.stack([batch, height, width, 2]),
+                                               seed=elastic_seeds[1])
+            sub_images, sub_labels = _elastic_tf(
+                tf.gather(images, index[:, 0]), tf.gather(labels, index[:, 0]),
+                tf.gather(noise, index[:, 0]), p["elastic_alpha"], p["elastic_sigma"])
+            return (tf.tensor_scatter_nd_update(images, index, sub_images),
+                    tf.tensor_scatter_nd_update(labels, index, sub_labels))
+
+        # (An empty batch would not pass through the smoothing convolutions.)
+        images, labels = tf.cond(tf.reduce_any(use), warp_drawn, lambda: (images, labels))
 
     def on_selected(use, transform, *values):
         """Apply ``transform(sub_images, *sub_values)`` to the examples where ``use`` holds."""
