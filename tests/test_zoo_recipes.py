@@ -1,9 +1,12 @@
-"""The zoo's training recipes (scripts/zoo_recipes.py): how later stages change arguments."""
+"""The zoo's training recipes (scripts/zoo_recipes.py): how later stages change arguments,
+and that every shipped entry records the command its recipe gives."""
 
 import importlib.util
 import pathlib
 
 import pytest
+
+from kerasseg import zoo
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -44,3 +47,11 @@ def test_stages_chain_their_runs(recipes):
             assert command[command.index("--output") + 1] == folder
         for previous, command in zip(folders, commands[1:]):
             assert command[command.index("--init-weights") + 1] == f"{previous}/best.keras"
+
+
+@pytest.mark.parametrize("name", zoo.list_entries())
+def test_recorded_command_is_the_current_recipe(recipes, name):
+    # scripts/zoo_recipes.py is what `scripts/build_zoo.py train` runs: the command an
+    # entry states must be the one that reproduces it with this version of kerasseg.
+    expected = "\n".join("kerasseg " + " ".join(c) for c in recipes.train_commands(name))
+    assert zoo.entry(name)["training"]["command"] == expected

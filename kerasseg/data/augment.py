@@ -17,8 +17,9 @@ reproducible from a seed:
 
 Elastic deformation follows albumentations' ``ElasticTransform``: each pixel moves by
 ``alpha`` times a Gaussian-smoothed (``sigma`` pixels) field of standard normal noise
-scaled to a largest magnitude of 1, one field per image axis; images are resampled bilinearly, masks with nearest neighbour, and
-both reflect at the border (the noise is smoothed with its border replicated).
+scaled to a largest magnitude of 1, one field per image axis; images are resampled
+bilinearly, masks with nearest neighbour, and both reflect at the border (the noise is
+smoothed with its border replicated).
 
 Intensity transforms are relative to each image's statistics, so they behave the same on
 z-scored, [0, 1] or raw images: brightness adds ``U(-b, b) * std``, contrast scales the

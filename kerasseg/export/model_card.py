@@ -105,8 +105,10 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         "",
         f"- Input: {size_text} pixels, {metadata['channels']} channel(s).",
         f"- Output: {metadata['num_classes']} channel(s), {activation}; mask = {mask_rule}.",
+        *([f"- Classes: {', '.join(metadata['class_names'])}."]
+          if metadata.get("class_names") else []),
         (f"- Normalization applied by `serving_bytes`: `{json.dumps(metadata['normalization'])}`."
-         if "serving_bytes" in metadata["signatures"] else
+         if has_bytes else
          f"- Normalization used in training: `{json.dumps(metadata['normalization'])}`."),
         "  `serving_default` takes already-normalized float32 images (the Keras model's input).",
         "",
@@ -117,8 +119,6 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         *rows,
         "",
     ]
-    if metadata.get("class_names"):
-        lines.insert(6, f"- Classes: {', '.join(metadata['class_names'])}.")
     if metadata.get("volume"):
         lines += _volume_lines(metadata["volume"], metadata["normalization"])
         if has_bytes and _uses_image_statistics(metadata["normalization"]):

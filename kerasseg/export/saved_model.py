@@ -65,19 +65,23 @@ _VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
 
 def _check_volume(volume, channels):
     """The volume preprocessing kept in the export metadata (validated, plain JSON)."""
+    from kerasseg.data.pipeline import slice_axes
+
     if volume is None:
         return None
-    if not isinstance(volume, dict) or any(key not in volume for key in _VOLUME_KEYS[1:3]):
+    if not isinstance(volume, dict) or "context" not in volume or "slice_axis" not in volume:
         raise ValueError(
             "`volume` must be the training preprocessing spec, a dict with at least "
             f"'context' and 'slice_axis'. Received: volume={volume!r}"
         )
-    axes = volume["slice_axis"]
-    axes = [axes] if isinstance(axes, int) else list(axes)
+    try:
+        axes = slice_axes(volume)
+    except ValueError as error:
+        raise ValueError(
+            "`volume['slice_axis']` must be distinct axes in 0..2. "
+            f"Received: {volume['slice_axis']!r}"
+        ) from error
     context = volume["context"]
-    if (not axes or any(not isinstance(a, int) or a not in (0, 1, 2) for a in axes)
-            or len(set(axes)) != len(axes)):
-        raise ValueError(f"`volume['slice_axis']` must be distinct axes in 0..2. Received: {axes!r}")
     if not isinstance(context, int) or context < 0 or channels % (2 * context + 1):
         raise ValueError(
             f"`volume['context']` must be an integer >= 0 with the model's {channels} input "
@@ -200,7 +204,8 @@ def saved_model(
     volume = _check_volume(volume, info.channels)
     if class_names is not None:
         class_names = [str(name) for name in class_names]
-        if len(class_names) != max(info.num_classes, 2) and len(class_names) != info.num_classes:
+        # A one-channel sigmoid model may name its two classes.
+        if len(class_names) not in (info.num_classes, max(info.num_classes, 2)):
             raise ValueError(
                 f"`class_names` must name the model's {info.num_classes} output channel(s). "
                 f"Received: class_names={class_names!r}"
