@@ -441,6 +441,20 @@ def _reflect(coord, size):
     return tf.clip_by_value(t - 0.5, 0.0, size - 1.0)
 
 
+def _update_selected(use, transform, updated, extra=()):
+    """Return the tensors ``updated`` with the examples where ``use`` holds replaced.
+
+    ``transform`` takes those examples of every tensor in ``updated`` and then ``extra``
+    (all batch-first) and returns their new values, one per tensor in ``updated``.
+    """
+    import tensorflow as tf
+
+    index = tf.where(use)
+    picked = [tf.gather(t, index[:, 0]) for t in (*updated, *extra)]
+    return tuple(tf.tensor_scatter_nd_update(t, index, new)
+                 for t, new in zip(updated, transform(*picked)))
+
+
 def _elastic_tf(images, labels, noise, alpha, sigma):
     """Elastic deformation of every example of ``images`` ``(B, H, W, C)`` and ``labels``,
     its field made from ``noise`` ``(B, H, W, 2)`` (standard normal)."""
@@ -590,28 +604,24 @@ def tf_augment(images, labels, seed, augment="default"):
             tf.random.experimental.stateless_fold_in(_as_seed(seed), 16), num=2)
         use = tf.random.stateless_uniform([batch], seed=elastic_seeds[0]) < p["elastic_prob"]
         # Only the drawn examples are warped (the field is the costliest transform here).
-        index = tf.where(use)
 
         def warp_drawn():
             # The noise is drawn for the whole batch, so an example's field does not depend
             # on which other examples were drawn.
             noise = tf.random.stateless_normal(tf.stack([batch, height, width, 2]),
                                                seed=elastic_seeds[1])
-            sub_images, sub_labels = _elastic_tf(
-                tf.gather(images, index[:, 0]), tf.gather(labels, index[:, 0]),
-                tf.gather(noise, index[:, 0]), p["elastic_alpha"], p["elastic_sigma"])
-            return (tf.tensor_scatter_nd_update(images, index, sub_images),
-                    tf.tensor_scatter_nd_update(labels, index, sub_labels))
+            return _update_selected(
+                use, lambda x, y, n: _elastic_tf(x, y, n, p["elastic_alpha"], p["elastic_sigma"]),
+                (images, labels), (noise,))
 
         # (An empty batch would not pass through the smoothing convolutions.)
         images, labels = tf.cond(tf.reduce_any(use), warp_drawn, lambda: (images, labels))
 
     def on_selected(use, transform, *values):
-        """Apply ``transform(sub_images, *sub_values)`` to the examples where ``use`` holds."""
-        index = tf.where(use)
-        sub = tf.gather(images, index[:, 0])
-        sub_values = [tf.gather(v, index[:, 0])[:, None, None, None] for v in values]
-        return tf.tensor_scatter_nd_update(images, index, transform(sub, *sub_values))
+        """Apply ``transform(sub_images, *sub_values)`` to the examples where ``use`` holds
+        (``values`` hold one number per example)."""
+        scalars = tuple(v[:, None, None, None] for v in values)
+        return _update_selected(use, lambda x, *v: (transform(x, *v),), (images,), scalars)[0]
 
     def moments(x):
         mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
