@@ -113,9 +113,9 @@ RECIPES = {
                 "predicts at an eighth of the input resolution.",
         args=["--model", "fcn8s", "--model-option", "base_filters=16",
               "--target-spacing", "none,0.3333,0.3333", "--epochs", "24"] + HIPPOCAMPUS_ARGS,
-        # Three warm restarts: the second with the side-preserving default augmentation, the
-        # third across all three slicing axes on volumes resampled to 1/3 mm in every
-        # direction (validation Dice 0.868 after the first stage, 0.874 after the second,
+        # Three warm restarts: the last two with the side-preserving default augmentation,
+        # the last of them across all three slicing axes on volumes resampled to 1/3 mm in
+        # every direction (validation Dice 0.868 after the first stage, 0.874 after the second,
         # 0.880 after the third, 0.888 after the fourth; 3-D, per case).
         refine=[["--epochs", "30"] + HIPPOCAMPUS_REFINE,
                 ["--epochs", "24"] + HIPPOCAMPUS_REFINE + HIPPOCAMPUS_AUGMENT,
