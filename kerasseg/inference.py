@@ -1,5 +1,5 @@
-"""Inference: whole volumes slice by slice, tiles with overlap blending, flip TTA, and
-per-case evaluation at the original geometry.
+"""Inference: whole volumes slice by slice, tiles with overlap blending, shift averaging,
+flip TTA, and per-case evaluation at the original geometry.
 
 A model saved by training (see :mod:`kerasseg.modelfile`) carries its preprocessing spec,
 class names and training patch size, so :class:`Predictor` needs no other options:
@@ -12,9 +12,15 @@ class names and training patch size, so :class:`Predictor` needs no other option
    every combination of the flips the model was trained with (its info's ``flip_axes``;
    horizontal, vertical and both for models without that record). A model trained
    without flips (e.g. where anterior and posterior are separate classes) refuses TTA;
-4. a multi-view model (a spec with several slicing axes) predicts the volume across each
+4. a model whose info lists ``shift_offsets`` (row and column offsets in pixels) predicts
+   each slice once per offset, moved by it on a zero-padded canvas, moves the softmax
+   back and averages. Models that predict at a fraction of the input resolution
+   (DeepLabv3+ at 1/4, FCN-8s at 1/8) place boundaries on a coarse grid; offsets below
+   that grid step (:func:`shift_grid`) refine it. The zoo's DeepLabv3+ and FCN-8s entries
+   carry them, so their measured metrics include it;
+5. a multi-view model (a spec with several slicing axes) predicts the volume across each
    axis and averages the views' softmax outputs;
-5. class probabilities are taken back to the original grid (linear) and the label map
+6. class probabilities are taken back to the original grid (linear) and the label map
    is their argmax, so the prediction has the input's shape and geometry.
 """
 
@@ -43,6 +49,43 @@ def tta_flips(info):
     """
     axes = info.get("flip_axes", [0, 1])
     return tuple(flips for flips in TTA_FLIPS if all(axis - 1 in axes for axis in flips))
+
+
+def shift_grid(step):
+    """Return the offsets of a two-by-two grid of shifts ``step`` pixels apart.
+
+    Args:
+        step: offset in pixels along rows and columns; ``0`` means no shift averaging.
+
+    Returns:
+        A list of ``(row, column)`` offsets, ``(0, 0)`` first.
+
+    Raises:
+        ValueError: if ``step`` is not a non-negative integer.
+
+    Example:
+        >>> shift_grid(2)
+        [(0, 0), (0, 2), (2, 0), (2, 2)]
+        >>> shift_grid(0)
+        [(0, 0)]
+    """
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+        raise ValueError(f"`step` must be a non-negative integer. Received: step={step!r}")
+    step = int(step)
+    return [(0, 0), (0, step), (step, 0), (step, step)] if step else [(0, 0)]
+
+
+def _check_shifts(shifts):
+    def integer(value):
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    pairs = list(shifts) if isinstance(shifts, (list, tuple)) else []
+    if not pairs or not all(isinstance(pair, (list, tuple)) and len(pair) == 2
+                            and all(integer(value) for value in pair) for pair in pairs):
+        raise ValueError(
+            "`shifts` (or the model info's `shift_offsets`) must be a non-empty list of "
+            f"(row, column) integer pixel offsets, e.g. [[0, 0], [2, 2]]. Received: {shifts!r}")
+    return [(int(row), int(column)) for row, column in pairs]
 
 
 def _gaussian_window(height, width, sigma_scale=0.125):
@@ -77,19 +120,23 @@ class Predictor:
         info: dict with at least ``preprocessing``, ``patch_size``, ``stride``,
             ``num_classes``; read from the model file when ``model`` is a path.
         tta: average over the flips the model was trained with (see module docstring).
+        shifts: ``(row, column)`` pixel offsets whose predictions are averaged (see
+            :func:`shift_grid`); ``None`` takes the info's ``shift_offsets`` (none when it
+            has none), ``[(0, 0)]`` predicts once.
         overlap: tile overlap fraction for slices larger than the patch size.
         batch_size: slices or tiles per forward pass.
 
     Raises:
         ValueError: if the info needed is missing, ``overlap`` is outside [0, 1), or
-            ``tta`` is asked of a model trained without flips.
+            ``tta`` is asked of a model trained without flips, or ``shifts`` is not a
+            list of integer pairs.
 
     Example:
         >>> predictor = Predictor("runs/hippo/best.keras", tta=True)  # doctest: +SKIP
         >>> label = predictor.predict_case(dataset[0])  # doctest: +SKIP
     """
 
-    def __init__(self, model, info=None, tta=False, overlap=0.5, batch_size=16):
+    def __init__(self, model, info=None, tta=False, overlap=0.5, batch_size=16, shifts=None):
         if isinstance(model, (str, os.PathLike)):
             model, info = load_any(model)
         required = ("preprocessing", "patch_size", "stride", "num_classes")
@@ -115,6 +162,10 @@ class Predictor:
                 f"trained without (its info has flip_axes={info.get('flip_axes')}), so a "
                 "flipped input shows it anatomy it never saw. Predict without `tta`."
             )
+        self.shifts = _check_shifts(info.get("shift_offsets", [(0, 0)]) if shifts is None
+                                    else shifts)
+        largest = max(abs(value) for pair in self.shifts for value in pair)
+        self._margin = _round_up(largest, self.stride)
         self.overlap = float(overlap)
         self.batch_size = int(batch_size)
         self._functions = {}
@@ -155,14 +206,23 @@ class Predictor:
         return exp / exp.sum(axis=-1, keepdims=True)
 
     def _scores(self, batch):
-        if not self.tta:
-            return self._forward(batch)
+        flips = self.flips if self.tta else ((),)
+        margin = self._margin
+        if margin:  # a zero border wide enough that no shift wraps image content around
+            batch = np.pad(batch, ((0, 0), (margin, margin), (margin, margin), (0, 0)))
         total = 0.0
-        for axes in self.flips:
-            flipped = np.flip(batch, axis=axes) if axes else batch
-            scores = self._forward(np.ascontiguousarray(flipped))
-            total = total + (np.flip(scores, axis=axes) if axes else scores)
-        return total / len(self.flips)
+        for axes in flips:
+            for shift in self.shifts:
+                moved = np.roll(batch, shift, axis=(1, 2)) if any(shift) else batch
+                moved = np.flip(moved, axis=axes) if axes else moved
+                scores = self._forward(np.ascontiguousarray(moved))
+                scores = np.flip(scores, axis=axes) if axes else scores
+                back = tuple(-value for value in shift)
+                total = total + (np.roll(scores, back, axis=(1, 2)) if any(shift) else scores)
+        total = total / (len(flips) * len(self.shifts))
+        if margin:
+            total = total[:, margin:-margin, margin:-margin]
+        return total
 
     def predict_slices(self, slices):
         """Class probabilities for a stack of preprocessed slices.
@@ -350,6 +410,7 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
         "summary": _summary(rows, class_names[1:num_classes]),
         "mean_foreground_dice": float(np.nanmean(per_case)) if per_case.size else float("nan"),
         "tta": predictor.tta,
+        "shifts": [list(shift) for shift in predictor.shifts],
     }
     if keep_predictions:
         report["predictions"] = predictions
@@ -379,7 +440,8 @@ def _input_files(input_path):
     return files
 
 
-def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predictor=None):
+def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predictor=None,
+                 shifts=None):
     """Predict every image under ``input_path`` and write each label map in its input's format.
 
     A PROMISE12 test case ``Case05.mhd`` gives ``Case05_segmentation.mhd``, a NIfTI file a
@@ -396,6 +458,8 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
         tta: flip test-time augmentation.
         overlap: tile overlap for images larger than the model's training patch.
         predictor: an existing :class:`Predictor` to use instead of ``model``.
+        shifts: pixel offsets to average (see :class:`Predictor`); ``None`` uses the
+            model's own.
 
     Returns:
         List of ``(input_file, output_file)`` pairs.
@@ -410,7 +474,7 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
     from kerasseg.data.io import prediction_path, read_image, write_label
     from kerasseg.data.types import CaseData
 
-    predictor = predictor or Predictor(model, tta=tta, overlap=overlap)
+    predictor = predictor or Predictor(model, tta=tta, overlap=overlap, shifts=shifts)
     written = []
     binary_folder = predictor.info.get("format") == "folder" and predictor.num_classes <= 2
     for path in _input_files(input_path):

@@ -154,7 +154,7 @@ def _float32_policies(config, replaced):
     return config
 
 
-def compact_model(path, target, weights_dtype="float32"):
+def compact_model(path, target, weights_dtype="float32", info_updates=None):
     """Write a smaller copy of a ``.keras`` file for distribution, atomically.
 
     The copy leaves out the training state (optimizer variables and compile settings: it
@@ -172,13 +172,16 @@ def compact_model(path, target, weights_dtype="float32"):
         path: a ``.keras`` file.
         target: the ``.keras`` file to write (may not be ``path``).
         weights_dtype: ``"float32"`` (lossless) or ``"float16"``.
+        info_updates: optional dict of keys to set in the copy's info, e.g. the
+            ``shift_offsets`` that :class:`kerasseg.inference.Predictor` averages.
 
     Returns:
         The size of ``target`` in bytes.
 
     Raises:
         ValueError: for another ``weights_dtype``, a ``target`` not ending in ``.keras``
-            or equal to ``path``, or a ``path`` that is not a ``.keras`` archive.
+            or equal to ``path``, a ``path`` that is not a ``.keras`` archive, or
+            ``info_updates`` that is not a JSON-serializable dict.
         FileNotFoundError: if ``path`` does not exist.
 
     Example:
@@ -198,8 +201,15 @@ def compact_model(path, target, weights_dtype="float32"):
     if not target.endswith(".keras") or os.path.abspath(target) == os.path.abspath(path):
         raise ValueError(
             f"`target` must be a new file ending in '.keras'. Received: target={target!r}")
+    if info_updates is not None and not isinstance(info_updates, dict):
+        raise ValueError(f"`info_updates` must be None or a dict. Received: {info_updates!r}")
     info = read_info(path)
+    info.update(info_updates or {})
     info["weights_storage"] = weights_dtype
+    try:
+        json.dumps(info)
+    except TypeError as error:
+        raise ValueError(f"`info_updates` must be JSON-serializable: {error}") from error
     temp = temp_path(target, ".keras")
     try:
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(

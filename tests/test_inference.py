@@ -152,3 +152,88 @@ def test_multi_view_prediction_averages_the_views_probabilities():
     # The views disagree somewhere, so the average is not any single view.
     assert not np.allclose(views[0], views[1], atol=1e-3)
     assert not np.allclose(scores, views[0], atol=1e-3)
+
+
+def _strided_model():
+    """Predicts at half resolution: 2x2 average pooling, a 1x1 classifier, nearest upsampling.
+    Its class-1 logit is 8 * (mean of the pixel's 2x2 block) - 1."""
+    inputs = keras.Input((None, None, 1))
+    pooled = keras.layers.AveragePooling2D(2)(inputs)
+    layer = keras.layers.Conv2D(2, 1)
+    outputs = keras.layers.UpSampling2D(2)(layer(pooled))
+    layer.set_weights([np.array([[[[0.0, 8.0]]]], "float32"), np.array([0.0, -1.0], "float32")])
+    return keras.Model(inputs, outputs)
+
+
+def _class1(value):
+    return 1.0 / (1.0 + np.exp(-(8.0 * value - 1.0)))
+
+
+def test_shift_grid_lists_the_offsets():
+    from kerasseg.inference import shift_grid
+
+    assert shift_grid(2) == [(0, 0), (0, 2), (2, 0), (2, 2)]
+    assert shift_grid(0) == [(0, 0)]
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="`step` must be a non-negative integer"):
+            shift_grid(bad)
+
+
+def test_shift_averaging_of_a_translation_equivariant_model_is_unchanged():
+    model = _pixelwise_model()
+    image = np.random.default_rng(5).uniform(0, 1, size=(2, 13, 21, 1)).astype("float32")
+    plain = Predictor(model, _info((32, 32))).predict_slices(image)
+    shifted = Predictor(model, _info((32, 32)), shifts=[(0, 0), (0, 3), (5, -1)])
+    np.testing.assert_allclose(shifted.predict_slices(image), plain, atol=1e-6)
+    # Tiled prediction (slices larger than the patch) shifts every tile the same way.
+    np.testing.assert_allclose(
+        Predictor(model, _info((8, 8)), shifts=[(0, 0), (2, 2)]).predict_slices(image), plain,
+        atol=1e-5)
+
+
+def test_shift_averaging_refines_a_model_that_predicts_at_half_resolution():
+    model = _strided_model()
+    image = np.zeros((1, 8, 8, 1), "float32")
+    image[0, 4, 5, 0] = 1.0
+    info = _info((8, 8), stride=2)
+    plain = Predictor(model, info).predict_slices(image)[0, ..., 1]
+    # Without shifts the bright pixel's 2x2 block (rows 4-5, columns 4-5) lights up.
+    assert plain[5, 4] == pytest.approx(_class1(0.25), abs=1e-6)
+    assert plain[3, 6] == pytest.approx(_class1(0.0), abs=1e-6)
+    # Moved by (1, 1), the pixel falls in the block of rows 4-5, columns 6-7; moved back,
+    # that block covers rows 3-4, columns 5-6. The average gives full weight only to the
+    # pixel both blocks share and half weight to those in one block.
+    both = Predictor(model, info, shifts=[(0, 0), (1, 1)]).predict_slices(image)[0, ..., 1]
+    half = (_class1(0.25) + _class1(0.0)) / 2
+    assert both[4, 5] == pytest.approx(_class1(0.25), abs=1e-6)
+    assert both[5, 4] == pytest.approx(half, abs=1e-6)
+    assert both[3, 6] == pytest.approx(half, abs=1e-6)
+    assert both[0, 0] == pytest.approx(_class1(0.0), abs=1e-6)
+    assert both[6, 6] == pytest.approx(_class1(0.0), abs=1e-6)
+    # The model info's offsets are the default; an explicit list overrides them.
+    stored = dict(info, shift_offsets=[[0, 0], [1, 1]])
+    np.testing.assert_allclose(Predictor(model, stored).predict_slices(image)[0, ..., 1], both)
+    np.testing.assert_allclose(
+        Predictor(model, stored, shifts=[(0, 0)]).predict_slices(image)[0, ..., 1], plain)
+
+
+def test_shift_averaging_combines_with_flip_tta():
+    model = _strided_model()
+    image = np.random.default_rng(6).uniform(0, 1, size=(1, 8, 10, 1)).astype("float32")
+    info = dict(_info((8, 8), stride=2), flip_axes=[1])
+
+    def predict(x, shifts):
+        return Predictor(model, info, shifts=shifts).predict_slices(x)
+
+    shifts = [(0, 0), (1, 1)]
+    expected = (predict(image, shifts) + predict(image[:, :, ::-1], shifts)[:, :, ::-1]) / 2
+    tta = Predictor(model, info, tta=True, shifts=shifts).predict_slices(image)
+    np.testing.assert_allclose(tta, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [[], [(1,)], [(0, 0.5)], "2", [(True, 0)]])
+def test_bad_shift_offsets_are_a_clear_error(bad):
+    with pytest.raises(ValueError, match=r"`shifts` \(or the model info's `shift_offsets`\)"):
+        Predictor(_pixelwise_model(), _info((8, 8)), shifts=bad)
+    with pytest.raises(ValueError, match="integer pixel offsets"):
+        Predictor(_pixelwise_model(), dict(_info((8, 8)), shift_offsets=bad))

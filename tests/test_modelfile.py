@@ -87,7 +87,22 @@ def test_compact_model_refuses_bad_arguments(tmp_path):
         compact_model(tmp_path / "m.keras", tmp_path / "m.keras")
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         compact_model(tmp_path / "missing.keras", tmp_path / "c.keras")
+    with pytest.raises(ValueError, match="`info_updates` must be None or a dict"):
+        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates=[("a", 1)])
+    with pytest.raises(ValueError, match="`info_updates` must be JSON-serializable"):
+        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates={"a": object()})
     assert sorted(os.listdir(tmp_path)) == ["m.keras"]
+
+
+def test_compact_model_sets_the_info_updates(tmp_path):
+    model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
+    save_model(model, tmp_path / "m.keras", {"class_names": ["a", "b"], "stride": 2})
+    compact_model(tmp_path / "m.keras", tmp_path / "c.keras",
+                  info_updates={"shift_offsets": [[0, 0], [2, 2]], "stride": 4})
+    assert read_info(tmp_path / "c.keras") == {
+        "class_names": ["a", "b"], "stride": 4, "shift_offsets": [[0, 0], [2, 2]],
+        "weights_storage": "float32"}
+    assert read_info(tmp_path / "m.keras") == {"class_names": ["a", "b"], "stride": 2}
 
 
 def test_compact_model_writes_a_mixed_precision_model_with_float32_policies(tmp_path):

@@ -17,6 +17,7 @@ from kerasseg.cli import main
 from kerasseg.data import load_dataset
 from kerasseg.data.io import read_label
 from kerasseg.evaluation import dice
+from kerasseg.modelfile import read_info
 from kerasseg.sample import hippocampus_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -69,6 +70,8 @@ def test_registry_integrity(name):
     fresh = kerasseg.build(build["arch"], input_shape=(None, None, build["input_channels"]),
                            num_classes=build["num_classes"], **build["options"])
     assert fresh.count_params() == record["params"]
+    # The prediction's shift averaging travels in the file, as the registry states.
+    assert read_info(path).get("shift_offsets") == record["input"].get("shift_offsets")
     # The split is disjoint and the command is the recorded recipe's.
     split = record["split"]
     assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))

@@ -55,3 +55,12 @@ def test_recorded_command_is_the_current_recipe(recipes, name):
     # entry states must be the one that reproduces it with this version of kerasseg.
     expected = "\n".join("kerasseg " + " ".join(c) for c in recipes.train_commands(name))
     assert zoo.entry(name)["training"]["command"] == expected
+
+
+@pytest.mark.parametrize("name", zoo.list_entries())
+def test_recorded_shift_averaging_is_the_recipes(recipes, name):
+    from kerasseg.inference import shift_grid
+
+    step = recipes.RECIPES[name].get("shift_step", 0)
+    expected = [list(shift) for shift in shift_grid(step)] if step else None
+    assert zoo.entry(name)["input"].get("shift_offsets") == expected

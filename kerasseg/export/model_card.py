@@ -37,6 +37,8 @@ def _volume_lines(volume, normalization):
         shown = ", ".join("keep" if value is None else f"{value:g} mm" for value in spacing)
         steps.append(f"Resample it linearly to the voxel spacing (x, y, z) = ({shown}).")
     across = ", ".join(f"{axis} ({_AXIS_NAMES[axis]})" for axis in axes)
+    moved = [f"({row}, {column})" for row, column in volume.get("shift_offsets") or []
+             if row or column]
     if context:
         steps.append(
             f"Cut slices across array axis {across}. Each input stacks the {2 * context + 1} "
@@ -46,6 +48,10 @@ def _volume_lines(volume, normalization):
         )
     else:
         steps.append(f"Cut slices across array axis {across}, one slice per input.")
+    if moved:
+        steps.append(f"Predict each slice as it is and moved by {', '.join(moved)} pixels "
+                     "(rows, columns; zero-padded, then padded to the stride), move each "
+                     "prediction's probabilities back and average them.")
     if len(axes) > 1:
         steps.append("Predict every axis, stack each axis's slice probabilities back into a "
                      "volume, and average the views' probabilities.")

@@ -88,6 +88,8 @@ def _check_volume(volume, channels):
             f"channel(s) a multiple of 2 * context + 1. Received: context={context!r}"
         )
     out = {key: volume.get(key) for key in _VOLUME_KEYS}
+    if volume.get("shift_offsets"):
+        out["shift_offsets"] = [list(pair) for pair in volume["shift_offsets"]]
     out["slice_axis"] = axes
     out["mode"] = out["mode"] or ("2.5d" if context else "2d")
     return json.loads(json.dumps(out))
@@ -164,9 +166,10 @@ def saved_model(
         batching: write ``batching_parameters.txt``.
         volume: for a slice model trained on 3-D volumes, the training preprocessing
             spec (``mode``, ``context``, ``slice_axis``, ``target_spacing``, as stored by
-            training); it is kept in the export metadata and the model card spells out
-            how a client turns a volume into the model's input and back. ``None`` for
-            models of 2-D images.
+            training), optionally with the ``shift_offsets`` its prediction averages
+            (see :class:`kerasseg.inference.Predictor`); it is kept in the export metadata
+            and the model card spells out how a client turns a volume into the model's
+            input and back. ``None`` for models of 2-D images.
         class_names: names of the output channels, listed in the metadata and the card.
 
     Returns:

@@ -47,6 +47,25 @@ def test_card_spells_out_multi_view_volume_steps():
     assert start < lines.index("## Serve")
 
 
+def test_card_lists_the_shift_averaging_step():
+    volume = {"mode": "2.5d", "context": 2, "slice_axis": [0, 1, 2],
+              "target_spacing": [0.5, 0.5, 0.5], "shift_offsets": [[0, 0], [0, 2], [2, 0], [2, 2]]}
+    lines = model_card(dict(BASE, volume=volume), [1]).splitlines()
+    steps = [line for line in lines[lines.index("## Volumes"):] if line[:3] in
+             {f"{n}. " for n in range(1, 10)}]
+    assert len(steps) == 6
+    assert steps[3] == (
+        "4. Predict each slice as it is and moved by (0, 2), (2, 0), (2, 2) pixels (rows, "
+        "columns; zero-padded, then padded to the stride), move each prediction's "
+        "probabilities back and average them.")
+    assert steps[4].startswith("5. Predict every axis")
+    # The export metadata keeps the offsets of the volume spec it is given.
+    from kerasseg.export.saved_model import _check_volume
+
+    assert _check_volume(volume, 5)["shift_offsets"] == volume["shift_offsets"]
+    assert "shift_offsets" not in _check_volume(dict(volume, shift_offsets=None), 5)
+
+
 def test_card_single_axis_2d_volume_has_no_resampling_or_averaging():
     metadata = dict(BASE, channels=1, volume={
         "mode": "2d", "context": 0, "slice_axis": [0], "target_spacing": None})

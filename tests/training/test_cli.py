@@ -59,6 +59,31 @@ def test_predict_nifti_keeps_name_shape_and_geometry(trained, tmp_path):
     assert set(np.unique(sitk.GetArrayFromImage(prediction))) <= {0, 1, 2}
 
 
+def test_shift_step_option_of_evaluate_and_predict(trained, tmp_path, capsys):
+    from kerasseg.inference import Predictor, shift_grid
+
+    model = str(trained / "best.keras")
+    dataset = load_dataset(hippocampus_path())
+    case = dataset[0]
+    for step, expected in ((None, [[0, 0]]), (2, [[0, 0], [0, 2], [2, 0], [2, 2]])):
+        report = tmp_path / f"report{step}.json"
+        option = [] if step is None else ["--shift-step", str(step)]
+        assert main(["evaluate", "--model", model, "--data", hippocampus_path(), "--report",
+                     str(report), "--cases", case.case_id] + option) == 0
+        assert json.loads(report.read_text())["shifts"] == expected
+    assert main(["predict", "--model", model, "--input", case.image_paths[0], "--output",
+                 str(tmp_path / "out"), "--shift-step", "2"]) == 0
+    written = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(tmp_path / "out" / os.path.basename(case.image_paths[0]))))
+    direct = Predictor(model, shifts=shift_grid(2)).predict_case(case)
+    np.testing.assert_array_equal(written, direct)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["predict", "--model", model, "--input", case.image_paths[0], "--output",
+              str(tmp_path / "out"), "--shift-step", "-2"])
+    assert "--shift-step must be a whole number of pixels, 0 or more" in capsys.readouterr().err
+
+
 def test_predict_promise12_names_and_geometry(trained, tmp_path):
     source = load_dataset(hippocampus_path())[1].image_paths[0]
     image = sitk.ReadImage(source)
