@@ -1,5 +1,7 @@
 """Accuracy of the zoo entries on their held-out cases, with and without flip TTA.
 
+Each entry predicts as its file says, with the shift averaging it carries (if any).
+
 Each registry entry names its data folder (``"training": {"data_folder": ...}``, relative to
 the shared data folder, e.g. ``"msd_hippocampus"``), its class names and mask values, and its
 held-out cases (``"split": {"test": [...]}``). The
@@ -71,7 +73,8 @@ def evaluate_zoo(data_root, limit=None, names=None):
 
     Returns:
         dict with ``entries``: one dict per entry and TTA setting (``entry``, ``data``,
-        ``cases``, ``tta``, ``per_class``, ``mean_foreground_dice``, ``seconds``,
+        ``cases``, ``tta``, ``shifts`` (predictions averaged per slice and flip: the
+        entry's shift offsets), ``per_class``, ``mean_foreground_dice``, ``seconds``,
         ``registry_metrics``), or with ``error`` for an entry that could not be
         evaluated.
     """
@@ -97,7 +100,8 @@ def evaluate_zoo(data_root, limit=None, names=None):
                 start = time.perf_counter()
                 report = evaluate_model(name, cases, predictor=Predictor(model, info=info, tta=tta))
                 rows.append({"entry": name, "data": os.path.basename(data_path), "cases": len(ids),
-                             "tta": tta, "seconds": time.perf_counter() - start,
+                             "tta": tta, "shifts": len(report["shifts"]),
+                             "seconds": time.perf_counter() - start,
                              "registry_metrics": metrics, **summarize_evaluation(report)})
                 print(f"  {name} tta={tta}: mean foreground Dice "
                       f"{rows[-1]['mean_foreground_dice']:.4f} on {len(ids)} cases", flush=True)

@@ -178,7 +178,7 @@ def render_inference(results):
 
 
 def render_accuracy(results):
-    """Per-class Dice and HD95 of each zoo entry, with and without TTA."""
+    """Per-class Dice and HD95 of each zoo entry, with and without TTA, and time per case."""
     section = results.get("accuracy")
     if _error(section):
         return _error(section)
@@ -191,16 +191,20 @@ def render_accuracy(results):
         registry = ", ".join(f"{k} {fmt(float(v), 3)}"
                              for k, v in (r.get("registry_metrics") or {}).items())
         if "error" in r:
-            rows.append(_failed(9, f"not evaluated: {r['error'][:80]}", r["entry"],
+            rows.append(_failed(10, f"not evaluated: {r['error'][:80]}", r["entry"],
                                 r.get("data") or "-"))
             continue
+        shifts = r.get("shifts", 1)
+        tta = ("flip" if r["tta"] else "none") + (f", {shifts} shifts" if shifts > 1 else "")
+        per_case = r["seconds"] / r["cases"] if r.get("seconds") and r.get("cases") else None
         for name, metrics in r["per_class"].items():
-            rows.append((r["entry"], r["data"], r["cases"], "flip" if r["tta"] else "none", name,
+            rows.append((r["entry"], r["data"], r["cases"], tta, name,
                          fmt(metrics.get("dice"), 4), fmt(metrics.get("hd95"), 2),
-                         fmt(r.get("mean_foreground_dice"), 4), registry or "-"))
+                         fmt(r.get("mean_foreground_dice"), 4), fmt(per_case, 2),
+                         registry or "-"))
     return markdown_table(
         ["entry", "data", "cases", "TTA", "class", "Dice (mean)", "HD95 (mean; mm, px for 2-D)",
-         "mean fg Dice", "registry metrics"], rows, align="llrllrrrl")
+         "mean fg Dice", "s/case", "registry metrics"], rows, align="llrllrrrrl")
 
 
 def render_distribution(results):
