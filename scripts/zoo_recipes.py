@@ -8,6 +8,10 @@ stage's) trains in several runs on the same split: stage ``k`` writes ``RUNS/<na
 and the next stage starts from its best model (``--init-weights``) with a fresh
 learning-rate schedule (a warm restart); the last stage writes ``RUNS/<name>``, which is
 packaged. The recorded command lists every stage.
+
+An entry's ``shift_step`` (default 0) is written into its packaged file as the
+``shift_offsets`` that :class:`kerasseg.inference.Predictor` averages over (see
+:func:`kerasseg.inference.shift_grid`); its measured accuracy includes them.
 """
 
 HIPPOCAMPUS = {
@@ -104,6 +108,10 @@ RECIPES = {
         # again (0.881).
         refine=[["--epochs", "24", "--slice-axis", "0,1,2", "--target-spacing", "0.5,0.5,0.5"]
                 + HIPPOCAMPUS_REFINE],
+        # The decoder predicts on a 4-pixel grid; averaging the predictions of each slice
+        # moved by 0 and 2 pixels along rows and columns (4 passes) raised validation Dice
+        # from 0.882 to 0.888.
+        shift_step=2,
     ),
     "hippocampus-fcn8s": dict(
         HIPPOCAMPUS, arch="fcn8s", weights_dtype="float16",
