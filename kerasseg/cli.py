@@ -83,8 +83,8 @@ def _shift_step(text):
 
 SHIFT_HELP = ("average the predictions of each slice shifted by 0 and N pixels along rows "
               "and columns (4 passes; refines models that predict at a fraction of the input "
-              "resolution). Default: the model's own setting (the zoo's DeepLabv3+ and FCN-8s "
-              "entries carry one); 0 predicts once")
+              "resolution). Default: the model's own setting (the zoo's DeepLabv3+ entry "
+              "carries one); 0 predicts once")
 
 
 def _shifts(args):

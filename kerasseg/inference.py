@@ -16,8 +16,8 @@ class names and training patch size, so :class:`Predictor` needs no other option
    each slice once per offset, moved by it on a zero-padded canvas, moves the softmax
    back and averages. Models that predict at a fraction of the input resolution
    (DeepLabv3+ at 1/4, FCN-8s at 1/8) place boundaries on a coarse grid; offsets below
-   that grid step (:func:`shift_grid`) refine it. The zoo's DeepLabv3+ and FCN-8s entries
-   carry them, so their measured metrics include it;
+   that grid step (:func:`shift_grid`) refine it. The zoo's DeepLabv3+ entry carries
+   them, so its measured metrics include it;
 5. a multi-view model (a spec with several slicing axes) predicts the volume across each
    axis and averages the views' softmax outputs;
 6. class probabilities are taken back to the original grid (linear) and the label map
