@@ -344,7 +344,7 @@ def _describe_shifts(offsets):
     return (f" Each slice is also predicted moved by {moved} pixels (rows, columns) on a "
             "zero-padded canvas and the probabilities, moved back, are averaged: this model "
             "predicts at a fraction of its input resolution, and the shifts refine where its "
-            f"boundaries fall. The measured accuracy includes it; `--shift-step 0` predicts "
+            "boundaries fall. The measured accuracy includes it; `--shift-step 0` predicts "
             f"once ({len(offsets)} times faster).")
 
 
