@@ -71,26 +71,21 @@ def _slice_axes(text):
 
 
 def _shift_step(text):
+    """The offsets of ``--shift-step N`` (:func:`kerasseg.inference.shift_grid` checks N)."""
+    from kerasseg.inference import shift_grid
+
     try:
-        value = int(text)
+        return shift_grid(int(text))
     except ValueError:
-        value = -1
-    if value < 0:
         raise argparse.ArgumentTypeError(
-            f"--shift-step must be a whole number of pixels, 0 or more. Received: {text!r}")
-    return value
+            f"--shift-step must be a whole number of pixels, 0 or more. Received: {text!r}"
+        ) from None
 
 
 SHIFT_HELP = ("average the predictions of each slice shifted by 0 and N pixels along rows "
               "and columns (4 passes; refines models that predict at a fraction of the input "
               "resolution). Default: the model's own setting (the zoo's DeepLabv3+ entry "
               "carries one); 0 predicts once")
-
-
-def _shifts(args):
-    from kerasseg.inference import shift_grid
-
-    return None if args.shift_step is None else shift_grid(args.shift_step)
 
 
 def _add_train(sub):
@@ -262,7 +257,7 @@ def _evaluate(args):
     dataset = load_dataset(args.data)
     cases, which = _evaluation_cases(args, dataset)
     print(f"evaluating {args.model} on {len(cases)} case(s) of {dataset.root} ({which})")
-    predictor = Predictor(args.model, tta=args.tta, shifts=_shifts(args))
+    predictor = Predictor(args.model, tta=args.tta, shifts=args.shift_step)
     evaluation = evaluate_model(None, cases, predictor=predictor, keep_predictions=True)
     base = os.path.splitext(args.report)[0]
     written = write_report(evaluation, args.report, extra={
@@ -293,7 +288,7 @@ def _predict(args):
     from kerasseg.inference import predict_path
 
     written = predict_path(args.model, args.input, args.output, tta=args.tta,
-                           overlap=args.overlap, shifts=_shifts(args))
+                           overlap=args.overlap, shifts=args.shift_step)
     for source, target in written:
         print(f"{source} -> {target}")
     print(f"{len(written)} prediction(s) written to {args.output}")
