@@ -117,7 +117,10 @@ def _add_train(sub):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "poly", "constant"])
     p.add_argument("--warmup-epochs", type=int, default=0)
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE validations without a better validation Dice")
+    p.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate after every N-th epoch and the last (default: 1)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--test-fraction", type=float, default=0.0,
                    help="cases held out from training and model selection")
@@ -192,7 +195,8 @@ def _train(args):
         model_options=_model_options(args.model_option), loss=args.loss,
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        early_stopping=args.early_stopping, val_fraction=args.val_fraction,
+        early_stopping=args.early_stopping, val_every=args.val_every,
+        val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, seed=args.seed,
         strategy=args.strategy, mixed_precision=args.mixed_precision, augment=_augment(args),
         augment_backend=args.augment_backend, foreground_prob=args.foreground_prob,

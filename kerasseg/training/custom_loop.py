@@ -23,7 +23,7 @@ log = logging.getLogger("kerasseg")
 
 
 def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, steps,
-                    global_batch, keeper, verbose=1):
+                    global_batch, keeper, verbose=1, val_epochs=None):
     """Train ``model`` (compiled in ``strategy.scope()``) for ``epochs`` epochs.
 
     Args:
@@ -38,6 +38,8 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
         keeper: a :class:`~kerasseg.training.keeper.RunKeeper` (checkpoints, history,
             early stopping).
         verbose: 0 silent, otherwise one progress line per epoch.
+        val_epochs: the epochs (1-based) after which to validate; ``None`` validates after
+            every epoch.
 
     Returns:
         The keeper's run state.
@@ -82,7 +84,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
             train_loss.update_state(loss)
             train_dice.add_counts(*counts)
         logs = {"dice": float(train_dice.result()), "loss": float(train_loss.result())}
-        if val_ds is not None:
+        if val_ds is not None and (val_epochs is None or epoch + 1 in val_epochs):
             logs.update(_validate(model, val_ds, loss_object))
         if verbose:
             log.info("epoch %d/%d (%d replicas): %s", epoch + 1, epochs,

@@ -62,7 +62,8 @@ class RunKeeper(keras.callbacks.Callback):
         info: dict stored in every saved model (class names, preprocessing, ...).
         state: the run state to continue from (see :func:`fresh_state`).
         monitor: the logs key to maximise (``"val_dice"``).
-        patience: epochs without improvement before stopping; ``None`` never stops.
+        patience: validated epochs without improvement before stopping (epochs whose
+            logs lack ``monitor`` are not counted); ``None`` never stops.
         chief: whether this process writes files (the chief worker); other workers write
             to a scratch folder so that collective operations stay in step.
 
@@ -111,7 +112,8 @@ class RunKeeper(keras.callbacks.Callback):
             state["best"], state["best_epoch"], state["wait"] = value, epoch + 1, 0
             save_model(self.model, os.path.join(folder, BEST),
                        {**self.info, "epoch": epoch + 1, self.monitor: value})
-        else:
+        elif value is not None:
+            # An epoch without validation neither improves nor counts towards patience.
             state["wait"] += 1
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped_early"] = True

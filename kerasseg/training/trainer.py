@@ -84,6 +84,29 @@ def _check_positive_int(name, value, allow_none=False):
     return value
 
 
+def validation_epochs(epochs, val_every=1):
+    """Return the epochs (1-based) after which a run validates.
+
+    Args:
+        epochs: the run's total epochs.
+        val_every: validate after every ``val_every``-th epoch; the last epoch always
+            validates, so the run ends with a validated model.
+
+    Returns:
+        A sorted list of epoch numbers in ``[1, epochs]``.
+
+    Raises:
+        ValueError: if ``epochs`` or ``val_every`` is not a positive int.
+
+    Example:
+        >>> validation_epochs(10, 4)
+        [4, 8, 10]
+    """
+    _check_positive_int("epochs", epochs)
+    _check_positive_int("val_every", val_every)
+    return [epoch for epoch in range(1, epochs + 1) if epoch % val_every == 0 or epoch == epochs]
+
+
 def _settings(locals_):
     return {key: value for key, value in locals_.items() if key not in ("data", "verbose")}
 
@@ -109,6 +132,7 @@ def train(
     schedule="cosine",
     warmup_epochs=0,
     early_stopping=None,
+    val_every=1,
     val_fraction=0.2,
     val_cases=None,
     test_fraction=0.0,
@@ -157,8 +181,11 @@ def train(
         weight_decay: AdamW weight decay.
         schedule: ``"cosine"``, ``"poly"`` or ``"constant"``.
         warmup_epochs: linear warm-up epochs (cosine).
-        early_stopping: stop after this many epochs without a better validation Dice;
-            ``None`` trains all epochs.
+        early_stopping: stop after this many validations without a better validation
+            Dice; ``None`` trains all epochs.
+        val_every: validate (and consider ``best.keras``) after every ``val_every``-th
+            epoch and after the last one; epochs in between only train. Validation of a
+            large or multi-view validation set can cost more than the epoch's training.
         val_fraction: fraction of cases held out for validation (split by case).
         val_cases: explicit validation case ids (overrides ``val_fraction``).
         test_fraction: fraction of cases held out from both training and model selection
@@ -253,6 +280,7 @@ def _validate(settings):
     _check_positive_int("batch_size", settings["batch_size"])
     _check_positive_int("steps_per_epoch", settings["steps_per_epoch"], allow_none=True)
     _check_positive_int("early_stopping", settings["early_stopping"], allow_none=True)
+    _check_positive_int("val_every", settings.get("val_every", 1))
     if settings["loss"] not in LOSSES:
         raise ValueError(f"`loss` must be one of {list(LOSSES)}. Received: loss={settings['loss']!r}")
     if settings["schedule"] not in SCHEDULES:
@@ -451,6 +479,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
                                                          write_graph=False))
         fit_verbose = {0: 0, 1: 1, 2: 2}.get(verbose, 1)
+        # Runs stored before val_every existed validated after every epoch.
+        val_epochs = validation_epochs(settings["epochs"], settings.get("val_every", 1))
         freeze = settings["freeze_encoder_epochs"] if settings["init_weights"] else 0
         import tensorflow as tf
 
@@ -458,7 +488,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
             from kerasseg.training.custom_loop import fit_distributed
 
             fit_distributed(net, strategy, train_ds, val_ds, settings["epochs"], initial_epoch,
-                            steps, global_batch, keeper, verbose=fit_verbose)
+                            steps, global_batch, keeper, verbose=fit_verbose,
+                            val_epochs=val_epochs)
         else:
             if freeze and initial_epoch < freeze:
                 from kerasseg.training.transfer import set_encoder_trainable
@@ -468,7 +499,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
                 # with a fresh optimizer that continues the learning-rate schedule.
                 net.fit(train_ds, epochs=freeze, initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        verbose=fit_verbose, shuffle=False)
+                        validation_freq=val_epochs, verbose=fit_verbose, shuffle=False)
                 initial_epoch = state["epoch"]
                 set_encoder_trainable(net, True)
                 with strategy.scope():
@@ -478,7 +509,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
             if not state["stopped_early"] and initial_epoch < settings["epochs"]:
                 net.fit(train_ds, epochs=settings["epochs"], initial_epoch=initial_epoch,
                         steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        verbose=fit_verbose, shuffle=False)
+                        validation_freq=val_epochs, verbose=fit_verbose, shuffle=False)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 

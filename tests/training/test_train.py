@@ -117,8 +117,56 @@ def test_early_stopping(tiny, tmp_path, monkeypatch):
     assert result.best_epoch == 1 and result.best_val_dice == pytest.approx(0.5)
 
 
+def test_validation_epochs_every_nth_and_the_last():
+    from kerasseg.training.trainer import validation_epochs
+
+    assert validation_epochs(10, 4) == [4, 8, 10]
+    assert validation_epochs(3) == [1, 2, 3]
+    assert validation_epochs(6, 3) == [3, 6]
+    assert validation_epochs(2, 5) == [2]
+    with pytest.raises(ValueError, match="`val_every` must be a positive int"):
+        validation_epochs(4, 0)
+
+
+def test_val_every_validates_only_the_chosen_epochs(tiny, tmp_path):
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, val_every=2, evaluate=False,
+                            **{**FAST, "epochs": 3, "steps_per_epoch": 1})
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert ["val_dice" in row for row in result.history] == [False, True, True]
+    assert result.best_epoch in (2, 3)
+    assert result.best_val_dice == pytest.approx(
+        max(row["val_dice"] for row in result.history[1:]))
+    assert read_info(result.best_model)["epoch"] == result.best_epoch
+    with open(tmp_path / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["val_dice"] == "" and float(rows[1]["val_dice"]) > 0.0
+    stored = json.loads((tmp_path / "run.json").read_text())
+    assert stored["settings"]["val_every"] == 2
+
+
+def test_early_stopping_counts_validations_not_epochs(tiny, tmp_path, monkeypatch):
+    from kerasseg.training import keeper
+
+    values = iter([0.5, 0.4, 0.3, 0.2])
+    original = keeper.RunKeeper.on_epoch_end
+
+    def fake(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if "val_dice" in logs:
+            logs["val_dice"] = next(values)
+        return original(self, epoch, logs)
+
+    monkeypatch.setattr(keeper.RunKeeper, "on_epoch_end", fake)
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, early_stopping=2, val_every=2,
+                            evaluate=False, **{**FAST, "epochs": 10, "steps_per_epoch": 1})
+    # Validations after epochs 2 (best), 4 and 6: two without improvement stop the run.
+    assert result.epochs_run == 6
+    assert result.best_epoch == 2 and result.best_val_dice == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("option,value,message", [
     ("epochs", 0, "`epochs` must be a positive int. Received: epochs=0"),
+    ("val_every", 0, "`val_every` must be a positive int. Received: val_every=0"),
     ("batch_size", -1, "`batch_size` must be a positive int"),
     ("loss", "l1", "`loss` must be one of"),
     ("schedule", "exp", "`schedule` must be one of"),
