@@ -116,3 +116,36 @@ def test_two_multiworker_processes_complete_an_epoch(tmp_path):
     # Only the chief (worker 0) wrote the checkpoints.
     assert (tmp_path / "w0" / "mw" / "best.keras").exists()
     assert not (tmp_path / "w1" / "mw" / "best.keras").exists()
+
+
+def test_custom_loop_validates_only_the_given_epochs():
+    import tensorflow as tf
+
+    import kerasseg
+    from kerasseg.training import recipe
+    from kerasseg.training.custom_loop import fit_distributed
+
+    class Recorder:
+        def __init__(self):
+            self.logs, self.state = [], {}
+
+        def set_model(self, model):
+            self.model = model
+
+        def on_epoch_end(self, epoch, logs):
+            self.logs.append((epoch + 1, dict(logs)))
+
+    strategy = tf.distribute.get_strategy()
+    net = kerasseg.build("unet", input_shape=(16, 16, 1), num_classes=2, depth=1, base_filters=2)
+    net.compile(optimizer=recipe.make_optimizer(1e-3, 0.0), loss=recipe.make_loss("ce", 2))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(8, 16, 16, 1)).astype("float32")
+    labels = (images[..., 0] > 0).astype("int32")
+    train_ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4).repeat()
+    val_ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    keeper = Recorder()
+    fit_distributed(net, strategy, train_ds, val_ds, epochs=4, initial_epoch=1, steps=1,
+                    global_batch=4, keeper=keeper, verbose=0, val_epochs=[3, 4])
+    assert [epoch for epoch, _ in keeper.logs] == [2, 3, 4]
+    assert ["val_dice" in logs for _, logs in keeper.logs] == [False, True, True]
+    assert 0.0 <= keeper.logs[1][1]["val_dice"] <= 1.0 and keeper.logs[1][1]["val_loss"] > 0.0
