@@ -89,11 +89,13 @@ def test_resume_continues_to_the_same_epoch_count(tiny, tmp_path):
     with open(tmp_path / "run.json") as handle:
         stored = json.load(handle)
     stored["settings"]["epochs"] = 2
+    del stored["settings"]["val_every"]  # as runs stored before the setting existed
     with open(tmp_path / "run.json", "w") as handle:
         json.dump(stored, handle)
     resumed = kerasseg.train(tiny, "unet", output_dir=tmp_path, resume=True, **FAST)
     assert resumed.epochs_run == 2
     assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert all("val_dice" in row for row in resumed.history)  # they validated every epoch
     # The optimizer continued: its step counter covers both epochs.
     model, _ = load_model(tmp_path / "last.keras", compile=True)
     assert int(model.optimizer.iterations.numpy()) == 2 * FAST["steps_per_epoch"]
