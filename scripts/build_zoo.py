@@ -14,6 +14,7 @@ Usage (from the repository root):
 """
 
 import argparse
+import csv
 import datetime
 import os
 import pathlib
@@ -189,20 +190,21 @@ def _epochs(folders):
     """Return the epochs run over all stages and the best epoch, counted across stages."""
     done, best = 0, None
     for folder in folders:
-        history = (pathlib.Path(folder) / "history.csv").read_text().strip().splitlines()
-        stage_best = _best_epoch(history)
+        with open(pathlib.Path(folder) / "history.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        stage_best = _best_epoch(rows)
         best = None if stage_best is None else done + stage_best
-        done += len(history) - 1
+        done += len(rows)
     return done, best
 
 
-def _best_epoch(history):
-    header = history[0].split(",")
-    if "val_dice" not in header:
-        return None
-    column = header.index("val_dice")
-    values = [float(line.split(",")[column]) for line in history[1:]]
-    return 1 + max(range(len(values)), key=values.__getitem__)
+def _best_epoch(rows):
+    """Return the epoch of the first highest ``val_dice`` in history rows (dicts of CSV
+    cells), or ``None`` without one; epochs that did not validate (``--val-every``) have
+    an empty cell and are skipped."""
+    scored = [(float(row["val_dice"]), -int(row["epoch"])) for row in rows
+              if row.get("val_dice")]
+    return -max(scored)[1] if scored else None
 
 
 def _tf_version():

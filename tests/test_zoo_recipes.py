@@ -64,3 +64,20 @@ def test_recorded_shift_averaging_is_the_recipes(recipes, name):
     step = recipes.RECIPES[name].get("shift_step", 0)
     expected = [list(shift) for shift in shift_grid(step)] if step else None
     assert zoo.entry(name)["input"].get("shift_offsets") == expected
+
+
+def test_packaging_counts_epochs_and_the_best_one_across_stages(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_zoo", ROOT / "scripts" / "build_zoo.py")
+    build_zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_zoo)
+    first, second = tmp_path / "stage1", tmp_path / "stage2"
+    first.mkdir(), second.mkdir()
+    (first / "history.csv").write_text(
+        "epoch,loss,val_dice\n1,0.5,0.70\n2,0.4,0.80\n3,0.3,0.80\n")
+    # A run validating every second epoch (--val-every 2) leaves the other cells empty.
+    (second / "history.csv").write_text(
+        "epoch,loss,val_dice\n1,0.3,\n2,0.2,0.85\n3,0.25,\n4,0.2,0.84\n")
+    assert build_zoo._epochs([first]) == (3, 2)  # the first of equal values
+    assert build_zoo._epochs([first, second]) == (7, 5)
+    (second / "history.csv").write_text("epoch,loss\n1,0.3\n")
+    assert build_zoo._epochs([first, second]) == (4, None)
