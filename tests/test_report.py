@@ -395,3 +395,22 @@ def test_history_plot_from_csv(tmp_path):
         plot_history([{"epoch": 1, "accuracy": 0.5}], tmp_path / "x.png")
     with pytest.raises(ValueError, match="at least one epoch"):
         plot_history([], tmp_path / "x.png")
+
+
+def test_history_plot_connects_validations_made_every_few_epochs(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    plotted, plot = {}, Axes.plot
+
+    def recording(self, *args, **kwargs):
+        if kwargs.get("label"):
+            plotted[kwargs["label"]] = (list(args[0]), list(args[1]))
+        return plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recording)
+    # As written by a run with --val-every 2: empty validation cells on odd epochs.
+    rows = [[1, 0.9, ""], [2, 0.7, 0.61], [3, 0.6, ""], [4, 0.5, 0.72], [5, 0.45, 0.74]]
+    path = _write_history(tmp_path / "history.csv", ["epoch", "loss", "val_dice"], rows)
+    _png(plot_history(path, tmp_path / "curves.png"))
+    assert plotted["val_dice"] == ([2.0, 4.0, 5.0], [0.61, 0.72, 0.74])
+    assert plotted["loss"][0] == [1.0, 2.0, 3.0, 4.0, 5.0]

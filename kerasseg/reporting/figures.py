@@ -424,8 +424,11 @@ def plot_history(history_csv_or_list, path):
     for axes, (title, columns) in zip(axes_list, panels):
         for column in columns:
             values = np.asarray(table[column])
+            # Only the epochs with a value: a run validating every few epochs
+            # (--val-every) gets a connected validation curve through them.
+            kept = np.isfinite(values)
             validation = column.startswith("val_")
-            axes.plot(epochs, values, marker="o", markersize=3, linewidth=1.5,
+            axes.plot(epochs[kept], values[kept], marker="o", markersize=3, linewidth=1.5,
                       linestyle="--" if validation else "-",
                       label=column if column != "learning_rate" else "learning rate")
         if title == "Learning rate":

@@ -77,6 +77,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
     iterator = iter(strategy.experimental_distribute_dataset(train_ds))
     keeper.set_model(model)
     for epoch in range(initial_epoch, epochs):
+        keeper.on_epoch_begin(epoch)
         train_loss.reset_state()
         train_dice.reset_state()
         for _ in range(steps):
@@ -85,7 +86,9 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
             train_dice.add_counts(*counts)
         logs = {"dice": float(train_dice.result()), "loss": float(train_loss.result())}
         if val_ds is not None and (val_epochs is None or epoch + 1 in val_epochs):
+            keeper.on_test_begin()
             logs.update(_validate(model, val_ds, loss_object))
+            keeper.on_test_end()
         if verbose:
             log.info("epoch %d/%d (%d replicas): %s", epoch + 1, epochs,
                      strategy.num_replicas_in_sync,

@@ -7,7 +7,8 @@ After every epoch the keeper writes, each atomically:
    run state (epochs done, history, best value, early-stopping counter). Because state and
    weights live in one file that is replaced in one rename, a run killed at any moment
    resumes from a consistent epoch boundary;
-3. ``history.csv``, rebuilt from that state.
+3. ``history.csv``, rebuilt from that state. Each row also holds the epoch's wall-clock
+   ``seconds`` (validation included) and, when it validated, ``val_seconds``.
 """
 
 import csv
@@ -15,6 +16,7 @@ import io
 import logging
 import math
 import os
+import time
 
 import keras
 
@@ -83,6 +85,15 @@ class RunKeeper(keras.callbacks.Callback):
         self.chief = chief
         self.scratch_dir = scratch_dir
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started, self._val_seconds = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        self._val_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._val_seconds = time.perf_counter() - self._val_started
+
     def _folder(self):
         return self.output_dir if self.chief else self.scratch_dir
 
@@ -100,6 +111,11 @@ class RunKeeper(keras.callbacks.Callback):
                     self.model.optimizer.learning_rate))
             except (TypeError, ValueError):
                 pass
+        if getattr(self, "_started", None) is not None:
+            row["seconds"] = round(time.perf_counter() - self._started, 2)
+            if self._val_seconds is not None:
+                row["val_seconds"] = round(self._val_seconds, 2)
+        self._started = None
         state = self.state
         state["history"].append(row)
         state["epoch"] = epoch + 1
@@ -122,6 +138,12 @@ class RunKeeper(keras.callbacks.Callback):
         if self.chief:
             write_history_csv(os.path.join(folder, HISTORY), state["history"])
         best = "-" if state["best"] is None else f"{state['best']:.4f} (epoch {state['best_epoch']})"
-        log.info("epoch %d: %s; best %s %s%s", epoch + 1,
-                 ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"),
-                 self.monitor, best, "; stopping early" if state["stopped_early"] else "")
+        timing = ""
+        if "seconds" in row:
+            validation = (f", validation {row['val_seconds']:.0f} s" if "val_seconds" in row
+                          else "")
+            timing = f" ({row['seconds']:.0f} s{validation})"
+        log.info("epoch %d: %s%s; best %s %s%s", epoch + 1,
+                 ", ".join(f"{k}={v:.4f}" for k, v in row.items()
+                           if k not in ("epoch", "seconds", "val_seconds")),
+                 timing, self.monitor, best, "; stopping early" if state["stopped_early"] else "")

@@ -132,8 +132,17 @@ def test_custom_loop_validates_only_the_given_epochs():
         def set_model(self, model):
             self.model = model
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.events = [("begin", epoch + 1)]
+
+        def on_test_begin(self, logs=None):
+            self.events.append("test_begin")
+
+        def on_test_end(self, logs=None):
+            self.events.append("test_end")
+
         def on_epoch_end(self, epoch, logs):
-            self.logs.append((epoch + 1, dict(logs)))
+            self.logs.append((epoch + 1, dict(logs), self.events))
 
     strategy = tf.distribute.get_strategy()
     net = kerasseg.build("unet", input_shape=(16, 16, 1), num_classes=2, depth=1, base_filters=2)
@@ -146,6 +155,10 @@ def test_custom_loop_validates_only_the_given_epochs():
     keeper = Recorder()
     fit_distributed(net, strategy, train_ds, val_ds, epochs=4, initial_epoch=1, steps=1,
                     global_batch=4, keeper=keeper, verbose=0, val_epochs=[3, 4])
-    assert [epoch for epoch, _ in keeper.logs] == [2, 3, 4]
-    assert ["val_dice" in logs for _, logs in keeper.logs] == [False, True, True]
+    assert [epoch for epoch, _, _ in keeper.logs] == [2, 3, 4]
+    assert ["val_dice" in logs for _, logs, _ in keeper.logs] == [False, True, True]
+    # The keeper hears of each epoch's start and validation, as from fit (for its timings).
+    assert [events for _, _, events in keeper.logs] == [
+        [("begin", 2)], [("begin", 3), "test_begin", "test_end"],
+        [("begin", 4), "test_begin", "test_end"]]
     assert 0.0 <= keeper.logs[1][1]["val_dice"] <= 1.0 and keeper.logs[1][1]["val_loss"] > 0.0

@@ -135,6 +135,10 @@ def test_val_every_validates_only_the_chosen_epochs(tiny, tmp_path):
                             **{**FAST, "epochs": 3, "steps_per_epoch": 1})
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
     assert ["val_dice" in row for row in result.history] == [False, True, True]
+    # Wall-clock seconds per epoch, and of the validation where there was one.
+    assert ["val_seconds" in row for row in result.history] == [False, True, True]
+    assert all(0.0 < row["val_seconds"] < row["seconds"] for row in result.history[1:])
+    assert result.history[0]["seconds"] > 0.0
     assert result.best_epoch in (2, 3)
     assert result.best_val_dice == pytest.approx(
         max(row["val_dice"] for row in result.history[1:]))
