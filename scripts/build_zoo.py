@@ -14,7 +14,6 @@ Usage (from the repository root):
 """
 
 import argparse
-import csv
 import datetime
 import os
 import pathlib
@@ -187,24 +186,17 @@ def package(name, data_root, runs):
 
 
 def _epochs(folders):
-    """Return the epochs run over all stages and the best epoch, counted across stages."""
+    """Return the epochs run over all stages and the best epoch, counted across stages
+    (epochs without validation, as with ``--val-every``, are not candidates)."""
+    from kerasseg.reporting import best_epoch, read_history
+
     done, best = 0, None
     for folder in folders:
-        with open(pathlib.Path(folder) / "history.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        stage_best = _best_epoch(rows)
+        table = read_history(pathlib.Path(folder) / "history.csv")
+        stage_best, _ = best_epoch(table)
         best = None if stage_best is None else done + stage_best
-        done += len(rows)
+        done += len(table["epoch"])
     return done, best
-
-
-def _best_epoch(rows):
-    """Return the epoch of the first highest ``val_dice`` in history rows (dicts of CSV
-    cells), or ``None`` without one; epochs that did not validate (``--val-every``) have
-    an empty cell and are skipped."""
-    scored = [(float(row["val_dice"]), -int(row["epoch"])) for row in rows
-              if row.get("val_dice")]
-    return -max(scored)[1] if scored else None
 
 
 def _tf_version():

@@ -84,6 +84,8 @@ class RunKeeper(keras.callbacks.Callback):
         self.patience = patience
         self.chief = chief
         self.scratch_dir = scratch_dir
+        # Wall-clock marks of the current epoch and its validation (see on_epoch_end).
+        self._started = self._val_started = self._val_seconds = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started, self._val_seconds = time.perf_counter(), None
@@ -111,7 +113,7 @@ class RunKeeper(keras.callbacks.Callback):
                     self.model.optimizer.learning_rate))
             except (TypeError, ValueError):
                 pass
-        if getattr(self, "_started", None) is not None:
+        if self._started is not None:
             row["seconds"] = round(time.perf_counter() - self._started, 2)
             if self._val_seconds is not None:
                 row["val_seconds"] = round(self._val_seconds, 2)
