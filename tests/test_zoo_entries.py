@@ -25,8 +25,9 @@ ZOO = ROOT / "zoo"
 DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
 ENTRIES = zoo.list_entries()
 HIPPOCAMPUS = [name for name in ENTRIES if name.startswith("hippocampus-")]
-# The held-out mean foreground Dice below which a hippocampus entry is not released.
-HIPPOCAMPUS_FLOOR = 0.83
+# The held-out mean foreground Dice (per case in 3-D, anterior and posterior) that every
+# hippocampus entry must reach to be released.
+HIPPOCAMPUS_FLOOR = 0.88
 
 
 def _dataset(record):
@@ -162,7 +163,8 @@ def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
         for c in record["class_names"][1:]:
             assert row["metrics"][c]["dice"] == pytest.approx(stated[row["case_id"]][c]["dice"],
                                                               abs=2e-3)
-    floor = HIPPOCAMPUS_FLOOR - 0.05 if name in HIPPOCAMPUS else 0.7
+    # Three cases vary more than the 42-case mean: a looser floor, on top of the per-case match.
+    floor = HIPPOCAMPUS_FLOOR - 0.08 if name in HIPPOCAMPUS else 0.7
     assert report["mean_foreground_dice"] >= floor
 
 
