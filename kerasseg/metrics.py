@@ -129,7 +129,7 @@ class _ConfusionMetric(keras.metrics.Metric):
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == rank_pred and y_true.shape[-1] == channels and channels > 1:
             if self.multilabel:
-                return ops.cast(y_true > 0.5, "float32"), None
+                return ops.cast(ops.cast(y_true, "float32") > 0.5, "float32"), None
             labels = ops.argmax(y_true, axis=-1)
             return ops.one_hot(labels, self.num_classes, dtype="float32"), None
         if self.multilabel:
@@ -147,7 +147,7 @@ class _ConfusionMetric(keras.metrics.Metric):
                 f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
             )
         if channels == 1:
-            labels = ops.cast(y_true > 0.5, "int32")
+            labels = ops.cast(ops.cast(y_true, "float32") > 0.5, "int32")
         else:
             labels = ops.cast(ops.round(ops.cast(y_true, "float32")), "int32")
         valid = ops.cast(

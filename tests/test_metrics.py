@@ -141,6 +141,10 @@ def test_binary_sigmoid_outputs_with_logits_and_threshold():
     # foreground: TP 1, FP 1, FN 1 -> 2 / 4; background likewise
     np.testing.assert_allclose(numpy_value(metric.per_class()), [0.5, 0.5], rtol=1e-6)
     assert numpy_value(metric.result()) == pytest.approx(0.5)
+    # Integer label maps (as read from mask files) give the same counts.
+    as_integers = metrics.Dice(num_classes=2, from_logits=True)
+    as_integers.update_state(truth.astype("int64"), logits)
+    np.testing.assert_allclose(numpy_value(as_integers.per_class()), [0.5, 0.5], rtol=1e-6)
     # probabilities [.8, .6, .75, .1] with threshold .7 -> [1, 0, 1, 0] as well
     probs = np.array([[[0.8, 0.6, 0.75, 0.1]]], "float32")[..., None]
     sens = metrics.Sensitivity(num_classes=2, threshold=0.7)
@@ -157,6 +161,9 @@ def test_multilabel():
     metric = metrics.Dice(num_classes=2, multilabel=True)
     metric.update_state(truth, probs)
     np.testing.assert_allclose(numpy_value(metric.per_class()), [0.5, 1.0], rtol=1e-6)
+    integers = metrics.Dice(num_classes=2, multilabel=True)
+    integers.update_state(truth.astype("uint8"), probs)
+    np.testing.assert_allclose(numpy_value(integers.per_class()), [0.5, 1.0], rtol=1e-6)
     assert numpy_value(metric.result()) == pytest.approx(0.75)
 
 

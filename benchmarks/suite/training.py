@@ -113,7 +113,6 @@ def compile_like_trainer(model, num_classes, jit_compile=False, loss="dice_ce",
     Returns:
         ``model``.
     """
-    from kerasseg.metrics import Dice
     from kerasseg.training import recipe
 
     if optimizer is None:
@@ -121,7 +120,7 @@ def compile_like_trainer(model, num_classes, jit_compile=False, loss="dice_ce",
     model.compile(
         optimizer=optimizer,
         loss=recipe.make_loss(loss, num_classes),
-        metrics=[Dice(max(2, num_classes), from_logits=True, name="dice")],
+        metrics=[recipe.make_metric(num_classes)],
         jit_compile=jit_compile,
     )
     return model

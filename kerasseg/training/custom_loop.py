@@ -44,7 +44,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
     Returns:
         The keeper's run state.
     """
-    from kerasseg.metrics import Dice
+    from kerasseg.training import recipe
 
     loss_object = model.loss
     loss_object.reduction = "none"
@@ -53,7 +53,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
     with strategy.scope():
         train_loss = keras.metrics.Mean(name="loss")
     # Host-side totals; the replicas only return their counts.
-    train_dice = Dice(max(2, int(model.output_shape[-1])), from_logits=True, name="dice")
+    train_dice = recipe.make_metric(int(model.output_shape[-1]))
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -100,10 +100,10 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
 
 
 def _validate(model, val_ds, loss_object):
-    from kerasseg.metrics import Dice
+    from kerasseg.training import recipe
 
     num_classes = int(model.output_shape[-1])
-    dice = Dice(max(2, num_classes), from_logits=True)
+    dice = recipe.make_metric(num_classes)
     losses, weights = [], []
     for images, labels in val_ds:
         logits = model(images, training=False)

@@ -91,6 +91,29 @@ def make_loss(name, num_classes):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+def make_metric(num_classes, name="dice"):
+    """Return the Dice metric that training reports, on the model's logits.
+
+    A single-output (sigmoid) model is scored as two classes, background and foreground.
+
+    Args:
+        num_classes: number of model outputs.
+        name: the metric's name in logs and history (``val_`` is prefixed for validation).
+
+    Returns:
+        A :class:`kerasseg.metrics.Dice` with ``from_logits=True``.
+
+    Example:
+        >>> make_metric(3).num_classes
+        3
+        >>> make_metric(1).num_classes
+        2
+    """
+    from kerasseg.metrics import Dice
+
+    return Dice(max(2, int(num_classes)), from_logits=True, name=name)
+
+
 def make_schedule(name, learning_rate, total_steps, warmup_steps=0):
     """Return a learning-rate schedule.
 

@@ -544,7 +544,6 @@ def _log_evaluation(which, evaluation):
 
 def _compile(net, settings, num_classes, steps, total_steps, done_steps):
     """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``."""
-    from kerasseg.metrics import Dice
     from kerasseg.training import recipe
 
     schedule = recipe.make_schedule(
@@ -555,7 +554,7 @@ def _compile(net, settings, num_classes, steps, total_steps, done_steps):
     net.compile(
         optimizer=optimizer,
         loss=recipe.make_loss(settings["loss"], num_classes),
-        metrics=[Dice(max(2, num_classes), from_logits=True, name="dice")],
+        metrics=[recipe.make_metric(num_classes)],
     )
     if done_steps:
         optimizer.build(net.trainable_variables)

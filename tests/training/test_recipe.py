@@ -47,6 +47,20 @@ def test_losses_by_name():
     assert recipe.make_loss("ce", 1).__class__.__name__ == "BinaryCrossentropy"
 
 
+def test_training_metric_is_foreground_dice_on_logits():
+    # Labels [[0, 1], [2, 2]]; predicted [[0, 1], [1, 2]]: class 1 has 1 TP and 1 FP
+    # (Dice 2/3), class 2 has 1 TP and 1 FN (Dice 2/3); background is not averaged.
+    y_true = np.array([[[0, 1], [2, 2]]])
+    logits = np.eye(3)[np.array([[[0, 1], [1, 2]]])] * 5.0
+    metric = recipe.make_metric(3)
+    metric.update_state(y_true, logits)
+    assert metric.name == "dice" and float(metric.result()) == pytest.approx(2 / 3, abs=1e-6)
+    # A one-channel sigmoid model is scored as background + foreground.
+    binary = recipe.make_metric(1, name="val_dice")
+    binary.update_state(np.array([[[0, 1], [1, 1]]]), np.array([[[-4.0], [4.0]], [[4.0], [-4.0]]])[None])
+    assert binary.name == "val_dice" and float(binary.result()) == pytest.approx(0.8, abs=1e-6)
+
+
 @pytest.mark.parametrize("call,message", [
     (lambda: recipe.make_loss("l2", 2), "`loss` must be one of ['dice_ce', 'dice', 'ce', 'focal', 'tversky']. Received: loss='l2'"),
     (lambda: recipe.make_schedule("step", 0.1, 10), "`schedule` must be one of ['cosine', 'poly', 'constant']"),
