@@ -85,12 +85,14 @@ RECIPES = {
         HIPPOCAMPUS, arch="unet", weights_dtype="float16",
         summary="2.5-D multi-view U-Net for the anterior and posterior hippocampus in T1 MRI: "
                 "slices across each of the three volume axes, probabilities averaged.",
+        # One cosine cycle of 70 epochs (2 of warm-up) across all three slicing axes,
+        # validated every 5th epoch: validation Dice 0.892 (3-D, per case; best epoch 65),
+        # where two warm-restart stages (40 epochs on sagittal slices, then 30 multi-view at
+        # 1e-3) reached 0.889 (held-out 0.880).
         args=_with(["--model", "unet", "--model-option", "depth=3",
-                    "--model-option", "base_filters=32", "--epochs", "40"] + HIPPOCAMPUS_ARGS,
-                   HIPPOCAMPUS_AUGMENT),
-        # Then a second stage that also learns the other two slicing axes: the entry is a
-        # multi-view model whose prediction averages the three views.
-        refine=[["--epochs", "30", "--slice-axis", "0,1,2"] + HIPPOCAMPUS_REFINE],
+                    "--model-option", "base_filters=32", "--epochs", "70"] + HIPPOCAMPUS_ARGS,
+                   ["--slice-axis", "0,1,2", "--warmup-epochs", "2", "--val-every", "5"]
+                   + HIPPOCAMPUS_AUGMENT),
     ),
     "hippocampus-deeplab": dict(
         HIPPOCAMPUS, arch="deeplab", weights_dtype="float16",
