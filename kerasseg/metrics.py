@@ -126,10 +126,11 @@ class _ConfusionMetric(keras.metrics.Metric):
         """Return ``(one-hot targets, voxel validity)`` for a batch."""
         rank_pred = len(y_pred.shape)
         channels = y_pred.shape[-1]
-        y_true = ops.convert_to_tensor(y_true)
+        # As float32 once, whatever the label dtype (integer masks compare with 0.5 too).
+        y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
         if len(y_true.shape) == rank_pred and y_true.shape[-1] == channels and channels > 1:
             if self.multilabel:
-                return ops.cast(ops.cast(y_true, "float32") > 0.5, "float32"), None
+                return ops.cast(y_true > 0.5, "float32"), None
             labels = ops.argmax(y_true, axis=-1)
             return ops.one_hot(labels, self.num_classes, dtype="float32"), None
         if self.multilabel:
@@ -147,9 +148,9 @@ class _ConfusionMetric(keras.metrics.Metric):
                 f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
             )
         if channels == 1:
-            labels = ops.cast(ops.cast(y_true, "float32") > 0.5, "int32")
+            labels = ops.cast(y_true > 0.5, "int32")
         else:
-            labels = ops.cast(ops.round(ops.cast(y_true, "float32")), "int32")
+            labels = ops.cast(ops.round(y_true), "int32")
         valid = ops.cast(
             ops.logical_and(labels >= 0, labels < self.num_classes), "float32"
         )

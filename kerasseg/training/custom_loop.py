@@ -53,7 +53,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
     with strategy.scope():
         train_loss = keras.metrics.Mean(name="loss")
     # Host-side totals; the replicas only return their counts.
-    train_dice = recipe.make_metric(int(model.output_shape[-1]))
+    train_dice = recipe.make_metric(model.output_shape[-1])
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -102,8 +102,7 @@ def fit_distributed(model, strategy, train_ds, val_ds, epochs, initial_epoch, st
 def _validate(model, val_ds, loss_object):
     from kerasseg.training import recipe
 
-    num_classes = int(model.output_shape[-1])
-    dice = recipe.make_metric(num_classes)
+    dice = recipe.make_metric(model.output_shape[-1])
     losses, weights = [], []
     for images, labels in val_ds:
         logits = model(images, training=False)
