@@ -2,6 +2,8 @@
 
 Examples::
 
+    kerasseg plan --data data/msd_hippocampus
+    kerasseg train --data data/msd_hippocampus --output runs/hippo --budget 20m
     kerasseg train --data data/msd_hippocampus --model unet --epochs 30 --output runs/hippo
     kerasseg train --output runs/hippo --resume
     kerasseg evaluate --model runs/hippo/best.keras --data data/msd_hippocampus --report runs/hippo/report.json
@@ -36,7 +38,7 @@ def _model_options(pairs, flag="--model-option"):
 
 def _augment(args):
     options = _model_options(args.augment_option, "--augment-option")
-    return {"preset": args.augment, **options} if options else args.augment
+    return {"preset": args.augment or "default", **options} if options else args.augment
 
 
 def _patch_size(text):
@@ -54,6 +56,8 @@ def _patch_size(text):
 def _spacing(text):
     if text is None:
         return None
+    if text.strip().lower() == "keep":
+        return "keep"
     values = [None if p.strip().lower() in ("", "none", "-") else float(p) for p in text.split(",")]
     return tuple(values)
 
@@ -88,8 +92,28 @@ SHIFT_HELP = ("average the predictions of each slice shifted by 0 and N pixels a
               "carries one); 0 predicts once")
 
 
+PLANNED = "planned from the data when not given"
+
+
+def _duration(text):
+    from kerasseg.plan import parse_duration
+
+    try:
+        return parse_duration(text, "--budget")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("`", "")) from None
+
+
 def _add_train(sub):
-    p = sub.add_parser("train", help="train a model on a data set")
+    from kerasseg.data.augment import AUGMENT_PRESETS
+    from kerasseg.data.pipeline import MODES
+    from kerasseg.data.preprocess import NORMALIZATION_METHODS
+    from kerasseg.training.recipe import LOSSES, SCHEDULES
+
+    p = sub.add_parser(
+        "train", help="train a model on a data set",
+        description="Train a model. Every option marked 'planned' is drawn from the data "
+                    "when left out (see `kerasseg plan`); giving it replaces its row.")
     p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
     p.add_argument("--model", default="unet", help="model family (default: unet)")
     p.add_argument("--class-names", default=None, metavar="NAME,NAME,...",
@@ -98,38 +122,58 @@ def _add_train(sub):
                    help="stored mask value of each class, index = class (e.g. 255,0 makes "
                         "0-valued pixels class 1)")
     p.add_argument("--output", required=True, help="run folder")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=16, help="per-replica batch size")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--patch-size", type=_patch_size, default="auto", help="auto, N or HxW")
-    p.add_argument("--mode", choices=["2d", "2.5d"], default="2d")
-    p.add_argument("--context", type=int, default=None, help="2.5-D neighbours on each side")
-    p.add_argument("--slice-axis", type=_slice_axes, default=0, metavar="AXIS[,AXIS...]",
+    p.add_argument("--epochs", type=int, default=None, help=f"{PLANNED}: fitted to --budget")
+    p.add_argument("--budget", type=_duration, default=None, metavar="TIME",
+                   help="wall-clock time for the whole run, e.g. 20m, 1.5h or 900 (seconds): "
+                        "the step time is measured here and the epochs set to fit, "
+                        "validation included (default: 1h when --epochs is not given)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"per-replica batch size ({PLANNED})")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help=f"{PLANNED}: 100")
+    p.add_argument("--patch-size", type=_patch_size, default=None,
+                   help=f"auto, N or HxW ({PLANNED})")
+    p.add_argument("--mode", choices=list(MODES), default=None,
+                   help=f"{PLANNED}: 2d for images, 2.5d for volumes")
+    p.add_argument("--context", type=int, default=None,
+                   help=f"2.5-D neighbours on each side ({PLANNED})")
+    p.add_argument("--slice-axis", type=_slice_axes, default=None, metavar="AXIS[,AXIS...]",
                    help="volume axis that 2-D slices are taken across (0, 1 or 2), or several "
-                        "for a multi-view model, e.g. 0,1,2: prediction averages the views")
-    p.add_argument("--normalization", default="zscore")
+                        "for a multi-view model, e.g. 0,1,2: prediction averages the views "
+                        f"({PLANNED})")
+    p.add_argument("--normalization", default=None, choices=list(NORMALIZATION_METHODS),
+                   help=f"intensity normalization ({PLANNED}: a CT window for CT, zscore "
+                        "otherwise)")
     p.add_argument("--target-spacing", type=_spacing, default=None,
-                   help="x,y[,z] in mm; leave an entry empty to keep that axis")
+                   help="x,y[,z] in mm; leave an entry empty to keep that axis; 'keep' keeps "
+                        f"the data's spacing ({PLANNED}: the median)")
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
-                   help="family option, e.g. depth=3 (repeatable)")
-    p.add_argument("--loss", default="dice_ce")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+                   help="family option, e.g. depth=3 (repeatable; planned: depth, "
+                        "base_filters, normalization=instance where the family has them)")
+    p.add_argument("--loss", default="dice_ce", choices=list(LOSSES))
+    p.add_argument("--learning-rate", type=float, default=None, help=f"{PLANNED}: 1e-3")
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "poly", "constant"])
-    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--schedule", default=None, choices=list(SCHEDULES),
+                   help=f"{PLANNED}: cosine")
+    p.add_argument("--warmup-epochs", type=int, default=None, help=f"{PLANNED}: 1")
+    p.add_argument("--no-plan", action="store_true",
+                   help="fill unset options with fixed defaults instead of planning them "
+                        "from the data")
     p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
                    help="stop after PATIENCE validations without a better validation Dice")
-    p.add_argument("--val-every", type=int, default=1, metavar="N",
-                   help="validate after every N-th epoch and the last (default: 1)")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-every", type=int, default=None, metavar="N",
+                   help="validate after every N-th epoch and the last (planned: validation "
+                        "at most a quarter of the time)")
+    p.add_argument("--val-fraction", type=float, default=None, help=f"{PLANNED}: 0.2")
     p.add_argument("--test-fraction", type=float, default=0.0,
                    help="cases held out from training and model selection")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "mirrored", "multiworker", "tpu"])
-    p.add_argument("--mixed-precision", action="store_true")
-    p.add_argument("--augment", default="default",
-                   help="augmentation preset: none, light, default or strong")
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{PLANNED}: on where the CPU has bfloat16 or a GPU is present")
+    p.add_argument("--augment", default=None, choices=list(AUGMENT_PRESETS),
+                   help=f"augmentation preset ({PLANNED}: default, without flips when several "
+                        "foreground classes may depend on the side)")
     p.add_argument("--augment-option", action="append", metavar="KEY=VALUE",
                    help="override a preset parameter, e.g. flip_axes=[1] (flip only across "
                         "columns) or flip_prob=0 (repeatable; values are JSON)")
@@ -194,7 +238,8 @@ def _train(args):
         normalization=args.normalization, target_spacing=args.target_spacing,
         model_options=_model_options(args.model_option), loss=args.loss,
         learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, budget=args.budget,
+        plan=not args.no_plan,
         early_stopping=args.early_stopping, val_every=args.val_every,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, seed=args.seed,
@@ -205,6 +250,36 @@ def _train(args):
         verbose=args.verbose,
     )
     print(f"best model: {result.best_model}")
+    return 0
+
+
+def _add_plan(sub):
+    p = sub.add_parser("plan", help="print the training plan drawn from a data set",
+                       description="Fingerprint a data set (shapes, spacing, intensities, "
+                                   "classes, object sizes) and print the settings `kerasseg "
+                                   "train` would plan for every option left out.")
+    p.add_argument("--data", required=True, help="data set folder (2-D folders, Decathlon, "
+                                                 "PROMISE12)")
+    p.add_argument("--model", default="unet", help="model family (default: unet)")
+    p.add_argument("--budget", type=_duration, default=None, metavar="TIME",
+                   help="the time budget the epochs will be fitted to (e.g. 20m)")
+    p.add_argument("--output", default=None, metavar="PLAN.json",
+                   help="also write the plan and the fingerprint as JSON")
+    p.set_defaults(func=_plan)
+
+
+def _plan(args):
+    from kerasseg.data import load_dataset
+    from kerasseg.plan import fingerprint, plan_training
+    from kerasseg.training.checkpoint import jsonable, write_json_atomic
+
+    dataset = load_dataset(args.data)
+    plan = plan_training(fingerprint(dataset), args.model,
+                         given={"budget": args.budget} if args.budget else None)
+    print(plan.table())
+    if args.output:
+        write_json_atomic(args.output, jsonable(plan.to_dict()))
+        print(f"plan written to {args.output}")
     return 0
 
 
@@ -366,7 +441,7 @@ def build_parser():
         prog="kerasseg", description="Medical image segmentation with Keras: train, "
         "evaluate, predict, export and the model zoo.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_evaluate, _add_predict, _add_export, _add_zoo):
+    for add in (_add_plan, _add_train, _add_evaluate, _add_predict, _add_export, _add_zoo):
         add(sub)
     return parser
 

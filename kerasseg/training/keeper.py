@@ -56,6 +56,64 @@ def write_history_csv(path, history):
     write_text_atomic(path, buffer.getvalue())
 
 
+# A validation Dice this far below a training Dice of at least DIVERGENCE_MIN_TRAIN, for
+# DIVERGENCE_VALIDATIONS validations in a row, triggers the divergence warning.
+DIVERGENCE_GAP = 0.3
+DIVERGENCE_MIN_TRAIN = 0.5
+DIVERGENCE_VALIDATIONS = 2
+
+
+def diverging(train_dice, val_dice):
+    """Whether a validation Dice is far enough below the training Dice to warn.
+
+    Args:
+        train_dice: the epoch's training Dice (augmented patches, training mode).
+        val_dice: the validation Dice (whole slices, inference mode).
+
+    Returns:
+        ``True`` when the training Dice is at least :data:`DIVERGENCE_MIN_TRAIN` and the
+        validation Dice at least :data:`DIVERGENCE_GAP` below it.
+
+    Example:
+        >>> diverging(0.74, 0.19), diverging(0.74, 0.60), diverging(0.40, 0.05)
+        (True, False, False)
+    """
+    return train_dice >= DIVERGENCE_MIN_TRAIN and train_dice - val_dice >= DIVERGENCE_GAP
+
+
+def divergence_advice(train_dice, val_dice, model=None):
+    """The warning logged when validation stays far below training: causes and remedies.
+
+    Args:
+        train_dice: the training Dice.
+        val_dice: the validation Dice.
+        model: the model being trained; the advice names batch normalization first when
+            the model has such layers.
+
+    Returns:
+        A message of several sentences.
+
+    Example:
+        >>> "validation Dice 0.19" in divergence_advice(0.74, 0.19)
+        True
+    """
+    causes = []
+    if model is not None and any(isinstance(layer, keras.layers.BatchNormalization)
+                                 for layer in model._flatten_layers()):
+        causes.append("batch-normalization statistics that have not settled (few optimizer "
+                      "steps or small batches): the model behaves differently in inference "
+                      "mode; train with --model-option normalization=instance")
+    causes += [
+        "overfitting a small training set: more augmentation (--augment strong), fewer "
+        "epochs, a smaller network (--model-option base_filters=16)",
+        "validation cases unlike the training ones: check the split in run.json, the "
+        "intensity ranges and the mask values of the validation cases",
+    ]
+    return (f"validation Dice {val_dice:.2f} stays far below training Dice {train_dice:.2f} "
+            f"({DIVERGENCE_VALIDATIONS} validations in a row). Likely causes, most likely "
+            "first: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1)) + ".")
+
+
 class RunKeeper(keras.callbacks.Callback):
     """Keras callback that checkpoints, logs history and stops early.
 
@@ -86,6 +144,8 @@ class RunKeeper(keras.callbacks.Callback):
         self.scratch_dir = scratch_dir
         # Wall-clock marks of the current epoch and its validation (see on_epoch_end).
         self._started = self._val_started = self._val_seconds = None
+        # Validations in a row whose Dice stayed far below the training Dice.
+        self._diverged, self._warned = 0, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started, self._val_seconds = time.perf_counter(), None
@@ -95,6 +155,19 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         self._val_seconds = time.perf_counter() - self._val_started
+
+    def _check_divergence(self, row):
+        """Warn once when validation Dice stays far below training Dice."""
+        train, val = row.get("dice"), row.get("val_dice")
+        if train is None or val is None:
+            return
+        if diverging(train, val):
+            self._diverged += 1
+        else:
+            self._diverged = 0
+        if self._diverged == DIVERGENCE_VALIDATIONS and not self._warned:
+            self._warned = True
+            log.warning("%s", divergence_advice(train, val, self.model))
 
     def _folder(self):
         return self.output_dir if self.chief else self.scratch_dir
@@ -145,6 +218,7 @@ class RunKeeper(keras.callbacks.Callback):
             validation = (f", validation {row['val_seconds']:.0f} s" if "val_seconds" in row
                           else "")
             timing = f" ({row['seconds']:.0f} s{validation})"
+        self._check_divergence(row)
         log.info("epoch %d: %s%s; best %s %s%s", epoch + 1,
                  ", ".join(f"{k}={v:.4f}" for k, v in row.items()
                            if k not in ("epoch", "seconds", "val_seconds")),

@@ -1,6 +1,4 @@
-"""Choices a training run makes before it starts: patch size, loss, optimizer, schedule."""
-
-import math
+"""Choices a training run makes before it starts: loss, metric, optimizer, schedule."""
 
 import keras
 
@@ -8,53 +6,6 @@ from kerasseg import losses
 
 LOSSES = ("dice_ce", "dice", "ce", "focal", "tversky")
 SCHEDULES = ("cosine", "poly", "constant")
-MAX_AUTO_PATCH = 256
-
-
-def _round_up(value, multiple):
-    return int(math.ceil(value / multiple) * multiple)
-
-
-def auto_patch_size(slice_shapes, stride, max_size=MAX_AUTO_PATCH):
-    """Choose the training patch size from the slice shapes of a data set.
-
-    Slices no larger than ``max_size`` are used whole, padded to the smallest multiple of
-    ``stride`` that holds the largest slice. Larger images are trained on patches of
-    ``max_size`` (rounded down to a multiple of ``stride``) and predicted by tiling.
-
-    Args:
-        slice_shapes: iterable of ``(height, width)`` of the preprocessed slices.
-        stride: the model's total stride (height and width must be multiples of it).
-        max_size: the largest patch side.
-
-    Returns:
-        ``((patch_h, patch_w), reason)``: the patch size and a sentence for the log.
-
-    Raises:
-        ValueError: if ``slice_shapes`` is empty.
-
-    Example:
-        >>> auto_patch_size([(35, 51), (40, 48)], stride=8)[0]
-        (40, 56)
-    """
-    shapes = [tuple(int(n) for n in shape) for shape in slice_shapes]
-    if not shapes:
-        raise ValueError("`slice_shapes` must not be empty.")
-    cap = max(stride, (max_size // stride) * stride)
-    height = max(shape[0] for shape in shapes)
-    width = max(shape[1] for shape in shapes)
-    patch = (min(_round_up(height, stride), cap), min(_round_up(width, stride), cap))
-    if patch[0] >= height and patch[1] >= width:
-        reason = (
-            f"slices up to {height}x{width}: whole slices, zero-padded to {patch[0]}x{patch[1]} "
-            f"(a multiple of the model stride {stride})"
-        )
-    else:
-        reason = (
-            f"slices up to {height}x{width} exceed {cap}: training on {patch[0]}x{patch[1]} "
-            "patches (foreground-oversampled); prediction tiles whole images with overlap"
-        )
-    return patch, reason
 
 
 def make_loss(name, num_classes):

@@ -4,15 +4,19 @@ A run lives in one folder::
 
     OUTPUT/
       run.json       every setting of the run, the case split and the data description
+      plan.json      the plan drawn from the data (each setting, why, and the fingerprint)
       best.keras     best model by validation Dice (with class names and preprocessing)
       last.keras     last completed epoch, optimizer and run state (for --resume)
       history.csv    one row per epoch
       train.log      the log
       logs/          TensorBoard logs
 
-Defaults follow common practice for 2-D medical segmentation (nnU-Net): Dice + cross
-entropy, AdamW, cosine decay, foreground oversampling, z-score normalization, whole
-slices when they fit in 256x256 and patches otherwise.
+Every option left unset is planned from the data (:mod:`kerasseg.plan`): dimensionality,
+spacing, normalization, patch and batch size, network depth, fixed iterations per epoch,
+epochs fitted to a time budget, learning rate, validation frequency, augmentation and
+precision; the plan is logged as a table and stored. Fixed parts follow nnU-Net: Dice +
+cross-entropy, AdamW, foreground oversampling. ``plan=False`` fills unset options with
+:data:`FIXED_DEFAULTS` instead.
 """
 
 import dataclasses
@@ -21,6 +25,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 
 from kerasseg.data.augment import flipped_axes
 from kerasseg.training import keeper as keeper_lib
@@ -29,6 +34,15 @@ from kerasseg.training.checkpoint import jsonable, read_json, write_json_atomic
 log = logging.getLogger("kerasseg")
 
 RUN_FILE = "run.json"
+PLAN_FILE = "plan.json"
+
+# What unset options become with plan=False (and what runs stored before planning used).
+FIXED_DEFAULTS = dict(
+    epochs=50, budget=None, batch_size=16, steps_per_epoch=None, patch_size="auto", mode="2d",
+    context=None, slice_axis=0, normalization="zscore", target_spacing=None, model_options=None,
+    learning_rate=1e-3, schedule="cosine", warmup_epochs=0, val_every=1, augment="default",
+    mixed_precision=False, val_fraction=0.2,
+)
 
 
 @dataclasses.dataclass
@@ -116,35 +130,37 @@ def train(
     model="unet",
     *,
     output_dir,
-    epochs=50,
-    batch_size=16,
+    epochs=None,
+    budget=None,
+    batch_size=None,
     steps_per_epoch=None,
-    patch_size="auto",
-    mode="2d",
+    patch_size=None,
+    mode=None,
     context=None,
-    slice_axis=0,
-    normalization="zscore",
+    slice_axis=None,
+    normalization=None,
     target_spacing=None,
     model_options=None,
     loss="dice_ce",
-    learning_rate=1e-3,
+    learning_rate=None,
     weight_decay=1e-4,
-    schedule="cosine",
-    warmup_epochs=0,
+    schedule=None,
+    warmup_epochs=None,
     early_stopping=None,
-    val_every=1,
-    val_fraction=0.2,
+    val_every=None,
+    val_fraction=None,
     val_cases=None,
     test_fraction=0.0,
     seed=0,
     strategy="auto",
     devices=None,
-    mixed_precision=False,
-    augment="default",
+    mixed_precision=None,
+    augment=None,
     augment_backend="tf",
     foreground_prob=0.33,
     init_weights=None,
     freeze_encoder_epochs=0,
+    plan=True,
     resume=False,
     overwrite=False,
     evaluate=True,
@@ -158,35 +174,49 @@ def train(
         model: a model family name (:func:`kerasseg.list_models`).
         output_dir: the run folder (created).
         epochs: total epochs of the run (a resumed run ends after the same number).
+            Planned: fitted to ``budget``.
+        budget: wall-clock seconds for the whole run (or a string such as ``"20m"``,
+            ``"1.5h"``): the run measures its step and validation time on this machine
+            and sets ``epochs`` to fit, validation and the final evaluation included.
+            Used when ``epochs`` is not given; default one hour.
         batch_size: per-replica batch size; the global batch is this times the number of
-            replicas of the strategy.
-        steps_per_epoch: optimizer steps per epoch; default: the number of training
-            slices divided by the global batch size.
-        patch_size: ``"auto"`` (whole slices padded to a multiple of the model stride
-            when they fit in 256x256, else 256x256 patches; logged), an int or ``(h, w)``.
-        mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels).
-        context: neighbours on each side in 2.5-D (default 1).
+            replicas of the strategy. Planned: patches filling 2**19 pixels, 2 to 32.
+        steps_per_epoch: optimizer steps per epoch. Planned: 100, whatever the number of
+            cases (fixed: training slices divided by the global batch size).
+        patch_size: an int or ``(h, w)``, or ``"auto"``/``None``: whole slices padded to a
+            multiple of the model stride when they fit in 256x256, else 256x256 patches.
+        mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels). Planned: 2-D for
+            images, 2.5-D for volumes.
+        context: neighbours on each side in 2.5-D. Planned: 1 for anisotropic volumes,
+            2 otherwise.
         slice_axis: array axis of the ``(D, H, W)`` volumes that 2-D slices are taken
             across (0: the first axis, axial for most scans), or a list of axes for a
             multi-view model (trained on slices across each; prediction averages the
-            views' probabilities).
-        normalization: intensity normalization (``"zscore"``, ``"percentile"``,
-            ``"ct"``, ... see :class:`kerasseg.data.preprocess.Normalizer`).
+            views' probabilities). Planned: the coarse axis of anisotropic volumes, all
+            three axes otherwise.
+        normalization: intensity normalization, a method of
+            :class:`kerasseg.data.preprocess.Normalizer` (``"zscore"``,
+            ``"percentile_clip"``, ``"percentile_zscore"``, ``"ct_window"``, ``"minmax"``,
+            ``"none"``) or its dict form. Planned: a CT window from the foreground
+            percentiles for CT, z-score otherwise.
         target_spacing: resampling target in (x, y[, z]) mm, ``None`` entries keep an
-            axis; ``None`` keeps the data's spacing.
-        model_options: dict of family options (``{"depth": 4}``).
+            axis; ``"keep"`` keeps the data's spacing. Planned: the median spacing.
+        model_options: dict of family options (``{"depth": 4}``); planned entries
+            (depth, base filters, instance normalization layers) fill the keys not given.
         loss: ``"dice_ce"``, ``"dice"``, ``"ce"``, ``"focal"`` or ``"tversky"``.
         learning_rate: peak learning rate (not scaled with replicas; see
-            :func:`kerasseg.training.strategy.scaled_learning_rate`).
+            :func:`kerasseg.training.strategy.scaled_learning_rate`). Planned: 1e-3.
         weight_decay: AdamW weight decay.
-        schedule: ``"cosine"``, ``"poly"`` or ``"constant"``.
-        warmup_epochs: linear warm-up epochs (cosine).
+        schedule: ``"cosine"``, ``"poly"`` or ``"constant"``. Planned: cosine.
+        warmup_epochs: linear warm-up epochs (cosine). Planned: 1.
         early_stopping: stop after this many validations without a better validation
             Dice; ``None`` trains all epochs.
         val_every: validate (and consider ``best.keras``) after every ``val_every``-th
             epoch and after the last one; epochs in between only train. Validation of a
             large or multi-view validation set can cost more than the epoch's training.
-        val_fraction: fraction of cases held out for validation (split by case).
+            Planned: validation kept to about a quarter of the training time.
+        val_fraction: fraction of cases held out for validation (split by case); 0.2
+            when not given. A data set of one case trains and validates on it.
         val_cases: explicit validation case ids (overrides ``val_fraction``).
         test_fraction: fraction of cases held out from both training and model selection
             (split by case, recorded in ``run.json``); the final evaluation then reports
@@ -195,11 +225,13 @@ def train(
         strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"`` or ``"tpu"``.
         devices: devices for ``"mirrored"`` (e.g. ``["/cpu:0", "/cpu:1"]``).
         mixed_precision: ``False``, ``True`` (automatic, with a message where it is
-            unsupported) or a policy name.
+            unsupported) or a policy name. Planned: ``True``.
         augment: augmentation preset (``"none"``, ``"light"``, ``"default"``, ``"strong"``),
             or a dict of parameters (see :func:`kerasseg.data.augment.get_augmentation`),
             e.g. ``{"preset": "light", "flip_axes": [1]}`` to flip only across columns.
             The model's info records the flipped axes (``flip_axes``), which flip TTA uses.
+            Planned: ``"default"``, without flips or 90-degree rotations when there is
+            more than one foreground class.
         augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (NumPy, one
             example at a time); both apply the same transforms, elastic included.
         foreground_prob: fraction of samples centred on foreground.
@@ -207,6 +239,8 @@ def train(
             entry name; layers whose shapes differ (a new head) keep their initialization.
         freeze_encoder_epochs: with ``init_weights``, train only the decoder and head for
             this many epochs first.
+        plan: plan unset options from the data (:mod:`kerasseg.plan`); ``False`` gives
+            them :data:`FIXED_DEFAULTS`.
         resume: continue the run in ``output_dir`` from its last completed epoch, with its
             stored settings.
         overwrite: start afresh even if ``output_dir`` holds a run.
@@ -255,7 +289,7 @@ def _start(data, output_dir, settings, resume, overwrite, verbose):
             f"start again. Received: output_dir={output_dir!r}"
         )
     if state is not None and overwrite:
-        for name in (keeper_lib.LAST, keeper_lib.BEST, keeper_lib.HISTORY, RUN_FILE):
+        for name in (keeper_lib.LAST, keeper_lib.BEST, keeper_lib.HISTORY, RUN_FILE, PLAN_FILE):
             path = os.path.join(output_dir, name)
             if os.path.exists(path):
                 os.remove(path)
@@ -272,33 +306,44 @@ def _remove_partial_writes(output_dir):
 
 
 def _validate(settings):
+    """Check the options that are set (``None`` ones are planned or fixed later)."""
     from kerasseg.models import registry
+    from kerasseg.plan import parse_duration
     from kerasseg.training.recipe import LOSSES, SCHEDULES
 
     registry.resolve_name(settings["model"])
-    _check_positive_int("epochs", settings["epochs"])
-    _check_positive_int("batch_size", settings["batch_size"])
-    _check_positive_int("steps_per_epoch", settings["steps_per_epoch"], allow_none=True)
-    _check_positive_int("early_stopping", settings["early_stopping"], allow_none=True)
-    _check_positive_int("val_every", settings.get("val_every", 1))
+    for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping", "val_every",
+                 "warmup_epochs"):
+        if name == "warmup_epochs" and settings.get(name) == 0:
+            continue
+        _check_positive_int(name, settings.get(name), allow_none=True)
+    if settings.get("budget") is not None:
+        settings["budget"] = parse_duration(settings["budget"], "budget")
+        if settings.get("epochs") is not None:
+            raise ValueError(
+                "Give either `epochs` or `budget`, not both: the budget sets the number of "
+                f"epochs. Received: epochs={settings['epochs']!r}, budget={settings['budget']!r}")
     if settings["loss"] not in LOSSES:
         raise ValueError(f"`loss` must be one of {list(LOSSES)}. Received: loss={settings['loss']!r}")
-    if settings["schedule"] not in SCHEDULES:
+    if settings.get("schedule") is not None and settings["schedule"] not in SCHEDULES:
         raise ValueError(
             f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
         )
-    flipped_axes(settings["augment"])  # a clear error for bad augmentation parameters
+    if settings.get("augment") is not None:
+        flipped_axes(settings["augment"])  # a clear error for bad augmentation parameters
     test_fraction = settings.get("test_fraction", 0.0)
     if not 0.0 <= float(test_fraction) < 1.0:
         raise ValueError(
             f"`test_fraction` must be in [0, 1). Received: test_fraction={test_fraction!r}"
         )
-    if not 0.0 < float(settings["val_fraction"]) < 1.0 and not settings["val_cases"]:
+    val_fraction = settings.get("val_fraction")
+    if val_fraction is not None and not 0.0 < float(val_fraction) < 1.0 \
+            and not settings["val_cases"]:
         raise ValueError(
-            f"`val_fraction` must be in (0, 1). Received: val_fraction={settings['val_fraction']!r}"
+            f"`val_fraction` must be in (0, 1). Received: val_fraction={val_fraction!r}"
         )
     patch = settings["patch_size"]
-    if patch != "auto" and not (
+    if patch not in ("auto", None) and not (
         isinstance(patch, int) and patch > 0
         or isinstance(patch, (list, tuple)) and len(patch) == 2
         and all(isinstance(p, int) and p > 0 for p in patch)
@@ -307,6 +352,10 @@ def _validate(settings):
             "`patch_size` must be 'auto', a positive int or (height, width). "
             f"Received: patch_size={patch!r}"
         )
+    spacing = settings.get("target_spacing")
+    if isinstance(spacing, str) and spacing != "keep":
+        raise ValueError("`target_spacing` must be 'keep', None (planned) or (x, y[, z]) in mm. "
+                         f"Received: target_spacing={spacing!r}")
 
 
 def _split(dataset, settings):
@@ -320,10 +369,47 @@ def _split(dataset, settings):
             raise ValueError(f"`val_cases` holds ids not in the data set: {missing[:10]}")
         train_ids = [case_id for case_id in ids if case_id not in set(val)]
         return train_ids, sorted(val), []
-    split = split_cases(ids, val_fraction=float(settings["val_fraction"]),
+    if len(ids) == 1 and not settings.get("test_fraction"):
+        log.warning("one case only: training and validating on %s (validation then "
+                    "measures fit, not generalization)", ids[0])
+        return list(ids), list(ids), []
+    val_fraction = settings.get("val_fraction")
+    split = split_cases(ids, val_fraction=float(0.2 if val_fraction is None else val_fraction),
                         test_fraction=float(settings.get("test_fraction", 0.0)),
                         seed=settings["seed"])
     return split.train, split.val, split.test
+
+
+def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
+    """Fill the unset options: from a plan of the data, or from :data:`FIXED_DEFAULTS`.
+
+    Returns the plan (``None`` with ``plan=False``); ``settings`` is updated in place.
+    """
+    from kerasseg.plan import PLANNED, fingerprint, plan_training
+
+    unset = [name for name in PLANNED if settings.get(name) is None]
+    if settings.get("patch_size") == "auto":
+        unset.append("patch_size")
+    plan = None
+    if settings.get("plan", True):
+        given = {name: settings.get(name) for name in PLANNED if name not in unset}
+        if settings.get("model_options"):
+            given["model_options"] = settings["model_options"]
+        planned = dataset.subset(sorted(set(train_ids) | set(val_ids)))
+        plan = plan_training(fingerprint(planned), settings["model"], given=given)
+        for name, value in plan.settings().items():
+            if name in unset or name == "model_options":
+                settings[name] = value
+        for line in plan.table().splitlines():
+            log.info("%s", line)
+        if chief:
+            write_json_atomic(os.path.join(output_dir, PLAN_FILE), jsonable(plan.to_dict()))
+    else:
+        for name in unset:
+            settings[name] = FIXED_DEFAULTS[name]
+    if settings.get("target_spacing") == "keep":
+        settings["target_spacing"] = None
+    return plan
 
 
 def _run(data, output_dir, settings, state, stored, verbose):
@@ -334,17 +420,17 @@ def _run(data, output_dir, settings, state, stored, verbose):
     from kerasseg.data.pipeline import (
         make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases, slice_axes)
     from kerasseg.models import build, registry
+    from kerasseg.plan import auto_patch_size
     from kerasseg.training import precision, recipe
     from kerasseg.training.strategy import get_strategy, is_chief
 
     _validate(settings)
+    started = time.perf_counter()
     # The strategy comes first: multi-worker collectives must be set up before other TF work.
     strategy = get_strategy(settings["strategy"], devices=settings["devices"])
     replicas = strategy.num_replicas_in_sync
     chief = is_chief(strategy)
     _setup_logging(output_dir, verbose, to_file=chief)
-    policy = precision.set_policy(settings["mixed_precision"]) if settings["mixed_precision"] else (
-        keras.mixed_precision.set_global_policy("float32") or "float32")
 
     dataset = data if hasattr(data, "case_ids") else load_dataset(data)
     if not dataset.has_labels:
@@ -354,11 +440,18 @@ def _run(data, output_dir, settings, state, stored, verbose):
             f"(first: {unlabeled}). Load it with on_missing_label='skip' to leave them out."
         )
     num_classes = dataset.num_classes
+    plan = None
     if stored:
         train_ids, val_ids = stored["split"]["train"], stored["split"]["val"]
         test_ids = stored["split"].get("test", [])
+        for name, value in FIXED_DEFAULTS.items():  # runs stored before an option existed
+            settings.setdefault(name, value)
     else:
         train_ids, val_ids, test_ids = _split(dataset, settings)
+        plan = _resolve(settings, dataset, train_ids, val_ids, output_dir, chief)
+        _validate(settings)
+    policy = precision.set_policy(settings["mixed_precision"]) if settings["mixed_precision"] else (
+        keras.mixed_precision.set_global_policy("float32") or "float32")
     train_cases = dataset.subset(train_ids) if hasattr(dataset, "subset") else [dataset[i] for i in train_ids]
     val_cases = dataset.subset(val_ids) if hasattr(dataset, "subset") else [dataset[i] for i in val_ids]
     model_name = registry.resolve_name(settings["model"])
@@ -374,14 +467,17 @@ def _run(data, output_dir, settings, state, stored, verbose):
         patch, patch_reason = tuple(stored["patch_size"]), stored["patch_reason"]
         train_slices = stored["train_slices"]
     else:
-        prepared = prepare_cases(train_cases, spec, num_classes=num_classes, patch_size=(1, 1))
-        axes = slice_axes(spec)
-        slice_shapes = {tuple(n for i, n in enumerate(case.image.shape[:3]) if i != axis)
-                        for case in prepared for axis in axes}
-        train_slices = int(sum(case.image.shape[axis] for case in prepared for axis in axes))
-        del prepared
+        train_slices = None
+        if settings["patch_size"] == "auto" or settings["steps_per_epoch"] is None:
+            prepared = prepare_cases(train_cases, spec, num_classes=num_classes,
+                                     patch_size=(1, 1))
+            axes = slice_axes(spec)
+            slice_shapes = {tuple(n for i, n in enumerate(case.image.shape[:3]) if i != axis)
+                            for case in prepared for axis in axes}
+            train_slices = int(sum(case.image.shape[axis] for case in prepared for axis in axes))
+            del prepared
         if settings["patch_size"] == "auto":
-            patch, patch_reason = recipe.auto_patch_size(slice_shapes, stride)
+            patch, patch_reason = auto_patch_size(slice_shapes, stride)
         else:
             raw = settings["patch_size"]
             patch = (raw, raw) if isinstance(raw, int) else tuple(raw)
@@ -390,11 +486,33 @@ def _run(data, output_dir, settings, state, stored, verbose):
                     f"`patch_size` must be a multiple of the model stride {stride} for "
                     f"{model_name} with {model_options}. Received: patch_size={raw!r}"
                 )
-            patch_reason = f"patch size {patch[0]}x{patch[1]} (given)"
+            row = plan.row("patch_size") if plan is not None else None
+            patch_reason = (row.reason if row is not None and not row.given
+                            else f"patch size {patch[0]}x{patch[1]} (given)")
     spec["patch_size"] = list(patch)
     channels = dataset.num_channels * (2 * spec["context"] + 1)
     global_batch = settings["batch_size"] * replicas
     steps = settings["steps_per_epoch"] or max(1, train_slices // global_batch)
+    initial_epoch = state["epoch"]
+
+    def make_datasets():
+        keras.utils.set_random_seed(settings["seed"] + 1009 * initial_epoch)
+        train_ds = make_dataset(
+            train_cases, patch_size=patch, batch_size=global_batch, spec=spec,
+            augment=settings["augment"], augment_backend=settings["augment_backend"],
+            foreground_prob=settings["foreground_prob"],
+            seed=settings["seed"] + 7919 * initial_epoch, num_classes=num_classes,
+        )
+        val_ds = make_eval_dataset(val_cases, patch_size=patch, batch_size=global_batch,
+                                   spec=spec, num_classes=num_classes)
+        return train_ds, val_ds
+
+    datasets = None
+    if settings["epochs"] is None:
+        datasets = make_datasets()
+        settings["epochs"] = _fit_budget(settings, datasets, started, steps, len(test_ids) / max(
+            1, len(val_ids)), lambda: _new_model(model_name, channels, num_classes, model_options,
+                                                 settings, steps, strategy))
     total_steps = steps * settings["epochs"]
     info = {
         "kerasseg_model_version": 1,
@@ -437,22 +555,14 @@ def _run(data, output_dir, settings, state, stored, verbose):
     log.info("model: %s %s, input (None, None, %d), %d classes %s", model_name, model_options,
              channels, num_classes, list(dataset.class_names))
     log.info("strategy: %s with %d replica(s); global batch %d = %d per replica x %d; "
-             "%d steps/epoch; precision %s", type(strategy).__name__, replicas, global_batch,
-             settings["batch_size"], replicas, steps, policy)
+             "%d steps/epoch, %d epochs; precision %s", type(strategy).__name__, replicas,
+             global_batch, settings["batch_size"], replicas, steps, settings["epochs"], policy)
 
-    initial_epoch = state["epoch"]
     if state["stopped_early"] or initial_epoch >= settings["epochs"]:
         log.info("run already complete after %d epochs", initial_epoch)
     else:
+        train_ds, val_ds = datasets or make_datasets()
         keras.utils.set_random_seed(settings["seed"] + 1009 * initial_epoch)
-        train_ds = make_dataset(
-            train_cases, patch_size=patch, batch_size=global_batch, spec=spec,
-            augment=settings["augment"], augment_backend=settings["augment_backend"],
-            foreground_prob=settings["foreground_prob"],
-            seed=settings["seed"] + 7919 * initial_epoch, num_classes=num_classes,
-        )
-        val_ds = make_eval_dataset(val_cases, patch_size=patch, batch_size=global_batch,
-                                   spec=spec, num_classes=num_classes)
         with strategy.scope():
             if initial_epoch > 0:
                 from kerasseg.modelfile import load_model
@@ -533,6 +643,37 @@ def _run(data, output_dir, settings, state, stored, verbose):
         best_val_dice=state["best"], best_epoch=state["best_epoch"],
         epochs_run=state["epoch"], evaluation=evaluation,
     )
+
+
+def _new_model(model_name, channels, num_classes, model_options, settings, steps, strategy):
+    """A compiled model like the run's, for measuring its step time (then discarded)."""
+    from kerasseg.models import build
+
+    with strategy.scope():
+        net = build(model_name, input_shape=(None, None, channels), num_classes=num_classes,
+                    **model_options)
+        _compile(net, settings, num_classes, steps, total_steps=steps, done_steps=0)
+    return net
+
+
+def _fit_budget(settings, datasets, started, steps, test_per_val, make_model):
+    """Measure the step and validation time here and return the epochs that fit the budget."""
+    from kerasseg.plan.planner import DEFAULT_BUDGET, MAX_EPOCHS
+    from kerasseg.training import budget as budget_lib
+
+    budget = settings.get("budget") or DEFAULT_BUDGET
+    times = budget_lib.measure(make_model, *datasets)
+    val_every = settings.get("val_every") or 1
+    # The final evaluation predicts whole validation (and test) cases once.
+    final = times.validation_seconds * (1.0 + test_per_val)
+    epochs = budget_lib.fit_epochs(budget, time.perf_counter() - started, times, steps,
+                                   val_every, final_evaluation=final, max_epochs=MAX_EPOCHS)
+    log.info("budget %.0f s: %.3f s per step, %.1f s per validation (%d batches), measured "
+             "in %.0f s; %d epochs of %d steps fit, validating every %d", budget,
+             times.step_seconds, times.validation_seconds, times.val_batches,
+             times.setup_seconds, epochs, steps, val_every)
+    settings["measured"] = dataclasses.asdict(times)
+    return epochs
 
 
 def _log_evaluation(which, evaluation):

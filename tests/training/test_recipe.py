@@ -3,24 +3,25 @@
 import numpy as np
 import pytest
 
+from kerasseg.plan import auto_patch_size
 from kerasseg.training import recipe
 
 
 def test_auto_patch_pads_small_slices_to_the_stride():
-    patch, reason = recipe.auto_patch_size([(35, 51), (40, 48), (31, 50)], stride=8)
+    patch, reason = auto_patch_size([(35, 51), (40, 48), (31, 50)], stride=8)
     assert patch == (40, 56)
     assert "whole slices" in reason and "40x56" in reason
 
 
 def test_auto_patch_uses_patches_for_large_images():
     # A 584x565 RGB retina photo at stride 16: 256x256 patches and tiled prediction.
-    patch, reason = recipe.auto_patch_size([(584, 565)], stride=16)
+    patch, reason = auto_patch_size([(584, 565)], stride=16)
     assert patch == (256, 256)
     assert "patches" in reason and "tiles" in reason
 
 
 def test_auto_patch_mixed_sizes_caps_only_the_large_axis():
-    assert recipe.auto_patch_size([(100, 300)], stride=32)[0] == (128, 256)
+    assert auto_patch_size([(100, 300)], stride=32)[0] == (128, 256)
 
 
 def test_poly_schedule_values():
@@ -65,7 +66,7 @@ def test_training_metric_is_foreground_dice_on_logits():
     (lambda: recipe.make_loss("l2", 2), "`loss` must be one of ['dice_ce', 'dice', 'ce', 'focal', 'tversky']. Received: loss='l2'"),
     (lambda: recipe.make_schedule("step", 0.1, 10), "`schedule` must be one of ['cosine', 'poly', 'constant']"),
     (lambda: recipe.make_schedule("cosine", 0.0, 10), "`learning_rate` must be > 0"),
-    (lambda: recipe.auto_patch_size([], 8), "`slice_shapes` must not be empty"),
+    (lambda: auto_patch_size([], 8), "`slice_shapes` must not be empty"),
 ])
 def test_invalid_choices(call, message):
     with pytest.raises(ValueError) as info:
