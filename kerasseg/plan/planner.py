@@ -69,6 +69,10 @@ PLANNED = ("mode", "context", "slice_axis", "target_spacing", "normalization", "
            "mixed_precision", "val_fraction")
 
 
+# Model options the planner may fill (entries of ``model_options``).
+PLANNED_MODEL_OPTIONS = ("depth", "base_filters", "normalization")
+
+
 @dataclasses.dataclass
 class PlanRow:
     """One planned setting.
@@ -220,14 +224,21 @@ def _anisotropy(spacing):
     return max(spacing) / min(spacing)
 
 
+def _coarse_axis(fp):
+    """The axis of the largest median spacing when the data is anisotropic, else ``None``."""
+    spacing = fp.median_spacing
+    if fp.is_volume and _anisotropy(spacing) >= ANISOTROPY:
+        return int(np.argmax(spacing))
+    return None
+
+
 def _dimensionality(fp):
     """(mode, context, slice_axis, reason)."""
     if not fp.is_volume:
         return "2d", None, 0, "2-D images"
-    spacing = fp.median_spacing
-    ratio = _anisotropy(spacing)
-    if ratio >= ANISOTROPY:
-        axis = int(np.argmax(spacing))
+    ratio = _anisotropy(fp.median_spacing)
+    axis = _coarse_axis(fp)
+    if axis is not None:
         return "2.5d", 1, axis, (
             f"volumes with anisotropic spacing (coarsest/finest {ratio:.1f} >= {ANISOTROPY:g}): "
             f"slices across the coarse axis {axis}, one neighbour on each side as channels")
@@ -235,6 +246,23 @@ def _dimensionality(fp):
         f"near-isotropic volumes (coarsest/finest spacing {ratio:.1f} < {ANISOTROPY:g}): "
         "slices across all three axes with two neighbours on each side, the three views "
         "averaged at prediction")
+
+
+def _slicing(fp, mode, planned_mode, planned_context, planned_axis):
+    """Context and slice axis for ``mode`` (planned or given): (context, reason, axis, reason)."""
+    if mode == planned_mode:
+        if mode == "2d":
+            return None, "2-D: no neighbouring slices", planned_axis, "2-D images: one plane"
+        views = "each view" if isinstance(planned_axis, list) else "one view"
+        return (planned_context, f"{planned_context} neighbouring slice(s) on each side",
+                planned_axis, f"{views}; see mode")
+    coarse = _coarse_axis(fp)
+    axis = 0 if coarse is None else coarse
+    axis_reason = ("across the coarse axis" if coarse is not None else
+                   "across the first axis") if fp.is_volume else "2-D images: one plane"
+    if mode == "2d":
+        return None, "2-D: no neighbouring slices", axis, axis_reason
+    return 1, "one neighbouring slice on each side", axis, axis_reason
 
 
 def _target_spacing(fp):
@@ -316,12 +344,11 @@ def plan_training(fingerprint, model="unet", given=None):
             rows.append(PlanRow(name, value, reason))
         return rows[-1].value
 
-    mode, context, axis, reason = _dimensionality(fp)
-    mode = add("mode", mode, reason)
-    if mode == "2d":
-        context, reason = None, "2-D: no neighbouring slices"
-    add("context", context, reason)
-    axis = add("slice_axis", axis, reason)
+    planned_mode, context, axis, reason = _dimensionality(fp)
+    mode = add("mode", planned_mode, reason)
+    context, context_reason, axis, axis_reason = _slicing(fp, mode, planned_mode, context, axis)
+    add("context", context, context_reason)
+    axis = add("slice_axis", axis, axis_reason)
     target_xyz, target_zyx, reason = _target_spacing(fp)
     target_xyz = add("target_spacing", target_xyz, reason)
     if target_xyz is not None:

@@ -22,6 +22,7 @@ cross-entropy, AdamW, foreground oversampling. ``plan=False`` fills unset option
 import dataclasses
 import json
 import logging
+import inspect
 import os
 import shutil
 import tempfile
@@ -393,8 +394,7 @@ def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
     plan = None
     if settings.get("plan", True):
         given = {name: settings.get(name) for name in PLANNED if name not in unset}
-        if settings.get("model_options"):
-            given["model_options"] = settings["model_options"]
+        given["model_options"] = _source_options(settings)
         planned = dataset.subset(sorted(set(train_ids) | set(val_ids)))
         plan = plan_training(fingerprint(planned), settings["model"], given=given)
         for name, value in plan.settings().items():
@@ -410,6 +410,32 @@ def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
     if settings.get("target_spacing") == "keep":
         settings["target_spacing"] = None
     return plan
+
+
+def _source_options(settings):
+    """The given model options; starting from other weights, theirs fill the rest.
+
+    A model started from a zoo entry or a trained file keeps that model's architecture
+    (depth, filters, normalization layers) unless the user set an option, so that its
+    weights can be copied; the planner does not replace them.
+    """
+    options = dict(settings.get("model_options") or {})
+    if settings.get("init_weights"):
+        from kerasseg.training.transfer import source_info
+
+        from kerasseg.models import registry
+        from kerasseg.plan import PLANNED_MODEL_OPTIONS
+
+        info = source_info(settings["init_weights"]) or {}
+        name = registry.resolve_name(settings["model"])
+        if info.get("model") == name:
+            # The source's architecture in full: options it left at the family's default
+            # keep that default rather than a planned value.
+            params = inspect.signature(registry.get_builder(name)).parameters
+            defaults = {key: param.default for key, param in params.items()
+                        if key in PLANNED_MODEL_OPTIONS and param.default is not inspect.Parameter.empty}
+            options = {**defaults, **(info.get("model_options") or {}), **options}
+    return options
 
 
 def _run(data, output_dir, settings, state, stored, verbose):

@@ -19,6 +19,38 @@ def _source_model(init_weights):
     return zoo.load(init_weights)
 
 
+def source_info(init_weights):
+    """Return the stored description of the model that ``init_weights`` names, if any.
+
+    Args:
+        init_weights: a ``.keras`` file, a ``.weights.h5`` file or a zoo entry name.
+
+    Returns:
+        The info dict stored with the model (``model``, ``model_options``, ``preprocessing``,
+        ...), or ``None`` for a ``.weights.h5`` file, which carries none.
+
+    Raises:
+        FileNotFoundError: if a ``.keras`` file does not exist.
+        ValueError: for a name that is neither a file nor a zoo entry.
+
+    Example:
+        >>> source_info("hippocampus-unet")["model_options"]["depth"]  # doctest: +SKIP
+        3
+    """
+    from kerasseg.modelfile import read_info
+
+    init_weights = os.fspath(init_weights)
+    if init_weights.endswith(".weights.h5"):
+        return None
+    if init_weights.endswith(".keras"):
+        if not os.path.exists(init_weights):
+            raise FileNotFoundError(f"`init_weights` file not found: {init_weights}")
+        return read_info(init_weights)
+    from kerasseg import zoo
+
+    return read_info(zoo.fetch(init_weights))
+
+
 def load_init_weights(model, init_weights):
     """Copy weights into ``model`` layer by layer, by layer name, where shapes match.
 

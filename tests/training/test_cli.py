@@ -18,7 +18,8 @@ def trained(tmp_path_factory):
     code = main(["train", "--data", hippocampus_path(), "--model", "unet", "--epochs", "1",
                  "--steps-per-epoch", "2", "--batch-size", "4", "--model-option", "depth=2",
                  "--model-option", "base_filters=4", "--output", str(output), "--verbose", "0",
-                 "--no-evaluate", "--val-fraction", "0.1", "--val-every", "2"])
+                 "--no-evaluate", "--val-fraction", "0.1", "--val-every", "2",
+                 "--augment", "default"])
     assert code == 0
     return output
 
@@ -26,7 +27,14 @@ def trained(tmp_path_factory):
 def test_train_writes_the_run(trained):
     assert (trained / "best.keras").exists()
     stored = json.loads((trained / "run.json").read_text())
-    assert stored["settings"]["model_options"] == {"depth": 2, "base_filters": 4}
+    # Given options stay; the plan adds the normalization layers it chose.
+    assert stored["settings"]["model_options"] == {"depth": 2, "base_filters": 4,
+                                                   "normalization": "instance"}
+    plan = json.loads((trained / "plan.json").read_text())
+    rows = {row["name"]: row for row in plan["rows"]}
+    assert rows["epochs"]["given"] and rows["epochs"]["value"] == 1
+    assert not rows["mode"]["given"] and stored["settings"]["mode"] == rows["mode"]["value"]
+    assert plan["fingerprint"]["cases"] == 52
     assert stored["settings"]["val_every"] == 2  # epoch 1 is the last, so it validates
     assert len(stored["split"]["val"]) == 5  # round(0.1 * 52)
     assert stored["info"]["flip_axes"] == [0, 1]  # the default preset flips rows and columns

@@ -24,7 +24,8 @@ TRAIN = textwrap.dedent("""
     from kerasseg.sample import hippocampus_path
     data = load_dataset(hippocampus_path()).subset(list(range(6)))
     common = dict(epochs=2, steps_per_epoch=3, loss="ce", augment="none", verbose=0,
-                  evaluate=False, seed=0, learning_rate=1e-2,
+                  evaluate=False, seed=0, learning_rate=1e-2, mode="2d", val_every=1,
+                  mixed_precision=False,
                   model_options={"depth": 2, "base_filters": 4, "normalization": "group"})
     results = {}
     for name, strategy, per_replica, devices in json.loads(sys.argv[2]):

@@ -10,8 +10,11 @@ import kerasseg
 from kerasseg.modelfile import load_model, read_info
 from tests.training.conftest import TINY_UNET
 
+# Options the plan would fill are given where a test checks the mechanics they drive.
 FAST = dict(epochs=2, steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
-            augment="light")
+            augment="light", mode="2d", val_every=1)
+# What the plan adds to the given model options.
+PLANNED_UNET = {**TINY_UNET, "normalization": "instance"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,9 @@ def test_run_json_records_split_by_case_and_settings(run, tiny):
     assert sorted(train_ids + val_ids) == sorted(tiny.case_ids)
     assert len(val_ids) == 1  # round(0.2 * 6)
     assert stored["settings"]["epochs"] == 2
-    # Whole slices padded to the next multiple of the U-Net's stride (4 at depth 2).
-    shapes = [tiny[case_id].load().image.shape[1:3] for case_id in train_ids]
+    # Whole slices of the training and validation cases, padded to the next multiple of the
+    # U-Net's stride (4 at depth 2).
+    shapes = [tiny[case_id].load().image.shape[1:3] for case_id in train_ids + val_ids]
     expected = [-(-max(s[axis] for s in shapes) // 4) * 4 for axis in (0, 1)]
     assert stored["patch_size"] == expected
 
@@ -50,7 +54,7 @@ def test_best_model_carries_what_inference_needs(run):
     info = read_info(run.best_model)
     assert info["class_names"] == ["background", "Anterior", "Posterior"]
     assert info["preprocessing"]["normalization"]["method"] == "zscore"
-    assert info["model"] == "unet" and info["model_options"] == TINY_UNET
+    assert info["model"] == "unet" and info["model_options"] == PLANNED_UNET
     assert info["stride"] == 4 and info["channels"] == 1
     model, _ = load_model(run.best_model)
     assert model.output_shape == (None, None, None, 3)
@@ -131,8 +135,8 @@ def test_validation_epochs_every_nth_and_the_last():
 
 
 def test_val_every_validates_only_the_chosen_epochs(tiny, tmp_path):
-    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, val_every=2, evaluate=False,
-                            **{**FAST, "epochs": 3, "steps_per_epoch": 1})
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, evaluate=False,
+                            **{**FAST, "epochs": 3, "steps_per_epoch": 1, "val_every": 2})
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
     assert ["val_dice" in row for row in result.history] == [False, True, True]
     # Wall-clock seconds per epoch, and of the validation where there was one.
@@ -163,8 +167,8 @@ def test_early_stopping_counts_validations_not_epochs(tiny, tmp_path, monkeypatc
         return original(self, epoch, logs)
 
     monkeypatch.setattr(keeper.RunKeeper, "on_epoch_end", fake)
-    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, early_stopping=2, val_every=2,
-                            evaluate=False, **{**FAST, "epochs": 10, "steps_per_epoch": 1})
+    result = kerasseg.train(tiny, "unet", output_dir=tmp_path, early_stopping=2, evaluate=False,
+                            **{**FAST, "epochs": 10, "steps_per_epoch": 1, "val_every": 2})
     # Validations after epochs 2 (best), 4 and 6: two without improvement stop the run.
     assert result.epochs_run == 6
     assert result.best_epoch == 2 and result.best_val_dice == pytest.approx(0.5)
@@ -202,7 +206,8 @@ def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
     with open(tmp_path / "run.json") as handle:
         stored = json.load(handle)
     # Slices across axis 2 are (D, H): the patch is the largest (D, H) rounded up to 4.
-    shapes = [tiny[case_id].load().image.shape[:2] for case_id in stored["split"]["train"]]
+    shapes = [tiny[case_id].load().image.shape[:2]
+              for case_id in stored["split"]["train"] + stored["split"]["val"]]
     expected = [-(-max(s[axis] for s in shapes) // 4) * 4 for axis in (0, 1)]
     assert stored["patch_size"] == expected
     assert read_info(result.best_model)["preprocessing"]["slice_axis"] == 2

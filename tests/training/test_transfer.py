@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerasseg
-from kerasseg.modelfile import load_model
+from kerasseg.modelfile import load_model, read_info
 from kerasseg.training.transfer import load_init_weights, set_encoder_trainable
 from tests.training.conftest import TINY_UNET
 
@@ -24,7 +24,9 @@ def _encoder(model):
 
 
 def test_copy_by_name_and_new_head_for_other_class_count(source):
-    target = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=5, **TINY_UNET)
+    info = read_info(source)
+    target = kerasseg.build("unet", input_shape=(None, None, info["channels"]), num_classes=5,
+                            **info["model_options"])
     report = load_init_weights(target, source)
     assert "head_logits" in report["skipped"]  # 3 classes -> 5 classes: a new head at zero
     assert all(not w.any() for w in target.get_layer("head_logits").get_weights())
@@ -90,7 +92,7 @@ def test_zoo_start_reaches_the_dice_in_fewer_epochs_than_scratch(tmp_path):
     recipe = zoo.entry("hippocampus-unet")
     common = dict(epochs=4, steps_per_epoch=3, batch_size=16, mode="2.5d", context=2,
                   slice_axis=2, model_options=recipe["build"]["options"],
-                  val_cases=subset.case_ids[-3:], learning_rate=1e-3, augment="none",
+                  val_cases=subset.case_ids[-3:], learning_rate=1e-3, augment="none", val_every=1,
                   evaluate=False, verbose=0, seed=0)
     scratch = kerasseg.train(subset, "unet", output_dir=tmp_path / "scratch", **common)
     transfer = kerasseg.train(subset, "unet", output_dir=tmp_path / "zoo",
@@ -99,4 +101,7 @@ def test_zoo_start_reaches_the_dice_in_fewer_epochs_than_scratch(tmp_path):
     from_zoo = _first_epoch_reaching(transfer.history, threshold)
     from_scratch = _first_epoch_reaching(scratch.history, threshold)
     assert from_zoo <= 2, transfer.history
+    # The zoo model's normalization layers are kept, not replaced by the planned ones.
+    assert read_info(transfer.best_model)["model_options"]["normalization"] == \
+        read_info(zoo.fetch("hippocampus-unet"))["model_options"].get("normalization", "batch")
     assert from_zoo < from_scratch, (transfer.history, scratch.history)
