@@ -104,24 +104,13 @@ def _duration(text):
         raise argparse.ArgumentTypeError(str(error).replace("`", "")) from None
 
 
-def _add_train(sub):
+def _add_planned_options(p):
+    """The options the plan fills (see `kerasseg plan`); shared by train and plan."""
     from kerasseg.data.augment import AUGMENT_PRESETS
     from kerasseg.data.pipeline import MODES
     from kerasseg.data.preprocess import NORMALIZATION_METHODS
-    from kerasseg.training.recipe import LOSSES, SCHEDULES
+    from kerasseg.training.recipe import SCHEDULES
 
-    p = sub.add_parser(
-        "train", help="train a model on a data set",
-        description="Train a model. Every option marked 'planned' is drawn from the data "
-                    "when left out (see `kerasseg plan`); giving it replaces its row.")
-    p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
-    p.add_argument("--model", default="unet", help="model family (default: unet)")
-    p.add_argument("--class-names", default=None, metavar="NAME,NAME,...",
-                   help="names of the classes, index = class (default: from the data set)")
-    p.add_argument("--label-values", default=None, metavar="V,V,...",
-                   help="stored mask value of each class, index = class (e.g. 255,0 makes "
-                        "0-valued pixels class 1)")
-    p.add_argument("--output", required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=None, help=f"{PLANNED}: fitted to --budget")
     p.add_argument("--budget", type=_duration, default=None, metavar="TIME",
                    help="wall-clock time for the whole run, e.g. 20m, 1.5h or 900 (seconds): "
@@ -149,26 +138,14 @@ def _add_train(sub):
     p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
                    help="family option, e.g. depth=3 (repeatable; planned: depth, "
                         "base_filters, normalization=instance where the family has them)")
-    p.add_argument("--loss", default="dice_ce", choices=list(LOSSES))
     p.add_argument("--learning-rate", type=float, default=None, help=f"{PLANNED}: 1e-3")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", default=None, choices=list(SCHEDULES),
                    help=f"{PLANNED}: cosine")
     p.add_argument("--warmup-epochs", type=int, default=None, help=f"{PLANNED}: 1")
-    p.add_argument("--no-plan", action="store_true",
-                   help="fill unset options with fixed defaults instead of planning them "
-                        "from the data")
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
-                   help="stop after PATIENCE validations without a better validation Dice")
     p.add_argument("--val-every", type=int, default=None, metavar="N",
                    help="validate after every N-th epoch and the last (planned: validation "
                         "at most a quarter of the time)")
     p.add_argument("--val-fraction", type=float, default=None, help=f"{PLANNED}: 0.2")
-    p.add_argument("--test-fraction", type=float, default=0.0,
-                   help="cases held out from training and model selection")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", default="auto",
-                   choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{PLANNED}: on where the CPU has bfloat16 or a GPU is present")
     p.add_argument("--augment", default=None, choices=list(AUGMENT_PRESETS),
@@ -177,6 +154,53 @@ def _add_train(sub):
     p.add_argument("--augment-option", action="append", metavar="KEY=VALUE",
                    help="override a preset parameter, e.g. flip_axes=[1] (flip only across "
                         "columns) or flip_prob=0 (repeatable; values are JSON)")
+
+
+def _planned_args(args):
+    """The planned options given on the command line, as `kerasseg.train` keywords."""
+    return dict(
+        epochs=args.epochs, budget=args.budget, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, patch_size=args.patch_size, mode=args.mode,
+        context=args.context, slice_axis=args.slice_axis, normalization=args.normalization,
+        target_spacing=args.target_spacing, model_options=_model_options(args.model_option),
+        learning_rate=args.learning_rate, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, val_every=args.val_every,
+        val_fraction=args.val_fraction, mixed_precision=args.mixed_precision,
+        augment=_augment(args))
+
+
+def _add_labels(p):
+    p.add_argument("--class-names", default=None, metavar="NAME,NAME,...",
+                   help="names of the classes, index = class (default: from the data set)")
+    p.add_argument("--label-values", default=None, metavar="V,V,...",
+                   help="stored mask value of each class, index = class (e.g. 255,0 makes "
+                        "0-valued pixels class 1)")
+
+
+def _add_train(sub):
+    from kerasseg.training.recipe import LOSSES
+
+    p = sub.add_parser(
+        "train", help="train a model on a data set",
+        description="Train a model. Every option marked 'planned' is drawn from the data "
+                    "when left out (see `kerasseg plan`); giving it replaces its row.")
+    p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
+    p.add_argument("--model", default="unet", help="model family (default: unet)")
+    _add_labels(p)
+    p.add_argument("--output", required=True, help="run folder")
+    _add_planned_options(p)
+    p.add_argument("--loss", default="dice_ce", choices=list(LOSSES))
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--no-plan", action="store_true",
+                   help="fill unset options with fixed defaults instead of planning them "
+                        "from the data")
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE validations without a better validation Dice")
+    p.add_argument("--test-fraction", type=float, default=0.0,
+                   help="cases held out from training and model selection")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", default="auto",
+                   choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"],
                    help="tf: in-graph TF ops (fast); albumentations: NumPy, one example at a "
                         "time; the same transforms, elastic deformation included")
@@ -231,23 +255,13 @@ def _train(args):
     if args.class_names or args.label_values:
         data = _labelled_dataset(data, args.class_names, args.label_values)
     result = train(
-        data, args.model, output_dir=args.output, epochs=args.epochs,
-        batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-        patch_size=args.patch_size, mode=args.mode, context=args.context,
-        slice_axis=args.slice_axis,
-        normalization=args.normalization, target_spacing=args.target_spacing,
-        model_options=_model_options(args.model_option), loss=args.loss,
-        learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, budget=args.budget,
-        plan=not args.no_plan,
-        early_stopping=args.early_stopping, val_every=args.val_every,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, seed=args.seed,
-        strategy=args.strategy, mixed_precision=args.mixed_precision, augment=_augment(args),
-        augment_backend=args.augment_backend, foreground_prob=args.foreground_prob,
-        init_weights=args.init_weights, freeze_encoder_epochs=args.freeze_encoder_epochs,
-        resume=args.resume, overwrite=args.overwrite, evaluate=not args.no_evaluate,
-        verbose=args.verbose,
+        data, args.model, output_dir=args.output, **_planned_args(args), loss=args.loss,
+        weight_decay=args.weight_decay, plan=not args.no_plan,
+        early_stopping=args.early_stopping, test_fraction=args.test_fraction, seed=args.seed,
+        strategy=args.strategy, augment_backend=args.augment_backend,
+        foreground_prob=args.foreground_prob, init_weights=args.init_weights,
+        freeze_encoder_epochs=args.freeze_encoder_epochs, resume=args.resume,
+        overwrite=args.overwrite, evaluate=not args.no_evaluate, verbose=args.verbose,
     )
     print(f"best model: {result.best_model}")
     return 0
@@ -261,21 +275,21 @@ def _add_plan(sub):
     p.add_argument("--data", required=True, help="data set folder (2-D folders, Decathlon, "
                                                  "PROMISE12)")
     p.add_argument("--model", default="unet", help="model family (default: unet)")
-    p.add_argument("--budget", type=_duration, default=None, metavar="TIME",
-                   help="the time budget the epochs will be fitted to (e.g. 20m)")
+    _add_labels(p)
     p.add_argument("--output", default=None, metavar="PLAN.json",
                    help="also write the plan and the fingerprint as JSON")
+    _add_planned_options(p)
     p.set_defaults(func=_plan)
 
 
 def _plan(args):
-    from kerasseg.data import load_dataset
     from kerasseg.plan import fingerprint, plan_training
     from kerasseg.training.checkpoint import jsonable, write_json_atomic
 
-    dataset = load_dataset(args.data)
-    plan = plan_training(fingerprint(dataset), args.model,
-                         given={"budget": args.budget} if args.budget else None)
+    if args.epochs is not None and args.budget is not None:
+        raise SystemExit("kerasseg plan: give either --epochs or --budget, not both")
+    dataset = _labelled_dataset(args.data, args.class_names, args.label_values)
+    plan = plan_training(fingerprint(dataset), args.model, given=_planned_args(args))
     print(plan.table())
     if args.output:
         write_json_atomic(args.output, jsonable(plan.to_dict()))

@@ -63,8 +63,8 @@ VALIDATION_SHARE = 0.25
 INFERENCE_COST = 1.0 / 3.0
 
 # Options the planner fills, in the order of its table; each is a keyword of kerasseg.train.
-PLANNED = ("mode", "context", "slice_axis", "target_spacing", "normalization", "patch_size",
-           "model_options", "batch_size", "steps_per_epoch", "epochs", "budget",
+PLANNED = ("mode", "context", "slice_axis", "target_spacing", "normalization", "model_options",
+           "patch_size", "batch_size", "steps_per_epoch", "epochs", "budget",
            "learning_rate", "schedule", "warmup_epochs", "val_every", "augment",
            "mixed_precision", "val_fraction")
 
