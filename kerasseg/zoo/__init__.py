@@ -2,13 +2,19 @@
 
 The registry (``registry.json`` beside this module) lists each entry with its architecture,
 file name, size, SHA-256, download URL, parameter count, class names and measured metrics.
+The entries' files ship inside the package, in ``kerasseg/zoo/weights/``: each entry's
+``.keras`` file, its model card (``NAME.md``), its per-case metrics (``NAME.metrics.json``)
+and its golden output on one held-out case (``NAME.golden.npz``). So an installed kerasseg
+predicts with any entry from any folder, with no source checkout and no network.
+
 :func:`fetch` finds an entry's file, in this order:
 
-1. the repository's ``zoo/`` folder (when kerasseg runs from a source checkout);
+1. the entries' folder: ``$KERASSEG_ZOO_DIR`` when it is set (it replaces the bundled
+   folder), else the package's ``weights/`` folder (:func:`weights_dir`);
 2. the local cache (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``);
 3. a download, with ``keras.utils.get_file`` which checks the SHA-256, from the mirror
    folder URL in ``$KERASSEG_ZOO_URL`` (``<mirror>/<file>``) when it is set, else from the
-   entry's URL.
+   entry's URL (for releases hosted outside the package; ``null`` for the bundled entries).
 
 Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
 carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
@@ -21,7 +27,8 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "registry.json")
-REPOSITORY_ZOO = os.path.join(os.path.dirname(os.path.dirname(HERE)), "zoo")
+#: The folder of the bundled entries' files (weights, cards, per-case metrics, golden outputs).
+WEIGHTS = os.path.join(HERE, "weights")
 
 
 def _registry_path():
@@ -38,9 +45,19 @@ def _entries():
     return {entry["name"]: entry for entry in data.get("entries", [])}
 
 
-def _zoo_folders():
-    folder = os.environ.get("KERASSEG_ZOO_DIR")
-    return [folder] if folder else [REPOSITORY_ZOO]
+def weights_dir():
+    """Return the folder that holds the zoo entries' files.
+
+    Returns:
+        ``$KERASSEG_ZOO_DIR`` when it is set, else the bundled folder :data:`WEIGHTS`
+        (``kerasseg/zoo/weights`` inside the installed package).
+
+    Example:
+        >>> from kerasseg import zoo
+        >>> os.path.basename(zoo.weights_dir())  # doctest: +SKIP
+        'weights'
+    """
+    return os.environ.get("KERASSEG_ZOO_DIR") or WEIGHTS
 
 
 def cache_dir():
@@ -108,6 +125,10 @@ def _checked(path, record):
 def fetch(name):
     """Return a local, hash-checked path of an entry's file, downloading it if needed.
 
+    The file is looked up in :func:`weights_dir` (the bundled files, or
+    ``$KERASSEG_ZOO_DIR``), then in :func:`cache_dir`; else it is downloaded into the cache
+    from ``$KERASSEG_ZOO_URL/<file>`` or the entry's URL.
+
     Args:
         name: a zoo entry name.
 
@@ -122,7 +143,8 @@ def fetch(name):
         >>> path = zoo.fetch("hippocampus-unet")  # doctest: +SKIP
     """
     record = entry(name)
-    for folder in _zoo_folders() + [cache_dir()]:
+    folders = [weights_dir(), cache_dir()]
+    for folder in folders:
         path = os.path.join(folder, record["file"])
         if os.path.exists(path):
             return _checked(path, record)
@@ -130,9 +152,8 @@ def fetch(name):
     url = f"{mirror.rstrip('/')}/{record['file']}" if mirror else record.get("url")
     if not url:
         raise FileNotFoundError(
-            f"The file {record['file']} of zoo entry {name!r} is not in "
-            f"{_zoo_folders() + [cache_dir()]} and the entry has no download URL "
-            "(set KERASSEG_ZOO_URL to a mirror folder that holds it)."
+            f"The file {record['file']} of zoo entry {name!r} is not in {folders} and the "
+            "entry has no download URL (set KERASSEG_ZOO_URL to a mirror folder that holds it)."
         )
     import keras
 
@@ -248,9 +269,26 @@ def format_table():
 
 
 def card(name):
-    """Return an entry's model card (Markdown), or its registry record if it has no card."""
+    """Return an entry's model card (Markdown), or its registry record if it has no card.
+
+    The card is looked up in :func:`weights_dir`, then in the bundled folder.
+
+    Args:
+        name: a zoo entry name.
+
+    Returns:
+        The card's Markdown text, or the registry record as indented JSON.
+
+    Raises:
+        ValueError: for an unknown name.
+
+    Example:
+        >>> print(zoo.card("hippocampus-unet"))  # doctest: +SKIP
+        # hippocampus-unet
+        ...
+    """
     record = entry(name)
-    for folder in _zoo_folders() + [HERE]:
+    for folder in dict.fromkeys([weights_dir(), WEIGHTS]):
         path = os.path.join(folder, record.get("card", f"{name}.md"))
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
