@@ -12,18 +12,23 @@ predicts with any entry from any folder, with no source checkout and no network.
 1. the entries' folder: ``$KERASSEG_ZOO_DIR`` when it is set (it replaces the bundled
    folder), else the package's ``weights/`` folder (:func:`weights_dir`);
 2. the local cache (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``);
-3. a download, with ``keras.utils.get_file`` which checks the SHA-256, from the mirror
-   folder URL in ``$KERASSEG_ZOO_URL`` (``<mirror>/<file>``) when it is set, else from the
-   entry's URL (for releases hosted outside the package; ``null`` for the bundled entries).
+3. a download into the cache (:func:`download`: a staging file, checked against the SHA-256,
+   then renamed into place) from the mirror folder URL in ``$KERASSEG_ZOO_URL``
+   (``<mirror>/<file>``) when it is set, else from the entry's URL (for releases hosted
+   outside the package; ``null`` for the bundled entries).
 
 Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
 carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
 no options: ``kerasseg predict --model NAME ...``.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import urllib.error
+import urllib.request
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "registry.json")
@@ -122,12 +127,67 @@ def _checked(path, record):
     return path
 
 
+def download(url, path, expected_sha256, timeout=60):
+    """Download ``url`` to ``path`` through a staging file checked against a SHA-256.
+
+    The bytes go to a staging file beside ``path`` (``<path>.<unique>.part``) while their
+    SHA-256 is computed; only a complete file with the expected digest is renamed to
+    ``path``, atomically (``os.replace``), so ``path`` is never a partial or corrupt file,
+    even when several processes download it at once. The staging file is removed on any
+    failure.
+
+    Args:
+        url: the address; ``http(s)://``, or ``file://`` for a local mirror.
+        path: the file to write; its folder is created if needed.
+        expected_sha256: the SHA-256 hex digest the file must have.
+        timeout: seconds to wait for the server.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: the downloaded bytes have another SHA-256 (nothing is written to ``path``).
+        OSError: the URL cannot be read or ``path`` cannot be written.
+
+    Example:
+        >>> zoo.download("file:///mirror/hippocampus-unet.keras",  # doctest: +SKIP
+        ...              "/tmp/cache/hippocampus-unet.keras", zoo.entry("hippocampus-unet")["sha256"])
+        '/tmp/cache/hippocampus-unet.keras'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    staging = f"{path}.{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(staging, "xb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except (OSError, ValueError) as error:  # URLError is an OSError; a bad URL a ValueError
+            raise OSError(f"Downloading {url} to {path} failed: {error}") from error
+        actual = digest.hexdigest()
+        if actual != expected_sha256:
+            raise ValueError(
+                f"The file downloaded from {url} has SHA-256 {actual}, not the expected "
+                f"{expected_sha256}; it is corrupt or from another release and was discarded."
+            )
+        os.replace(staging, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staging)
+    return path
+
+
 def fetch(name):
     """Return a local, hash-checked path of an entry's file, downloading it if needed.
 
     The file is looked up in :func:`weights_dir` (the bundled files, or
     ``$KERASSEG_ZOO_DIR``), then in :func:`cache_dir`; else it is downloaded into the cache
-    from ``$KERASSEG_ZOO_URL/<file>`` or the entry's URL.
+    (:func:`download`) from ``$KERASSEG_ZOO_URL/<file>`` or the entry's URL.
 
     Args:
         name: a zoo entry name.
@@ -138,6 +198,7 @@ def fetch(name):
     Raises:
         ValueError: for an unknown name, or a file whose SHA-256 differs from the registry.
         FileNotFoundError: if the file is in no folder and the entry has no URL.
+        OSError: if the download fails.
 
     Example:
         >>> path = zoo.fetch("hippocampus-unet")  # doctest: +SKIP
@@ -155,14 +216,7 @@ def fetch(name):
             f"The file {record['file']} of zoo entry {name!r} is not in {folders} and the "
             "entry has no download URL (set KERASSEG_ZOO_URL to a mirror folder that holds it)."
         )
-    import keras
-
-    path = keras.utils.get_file(
-        fname=record["file"], origin=url, file_hash=record["sha256"],
-        hash_algorithm="sha256", cache_dir=os.path.dirname(cache_dir()),
-        cache_subdir=os.path.basename(cache_dir()),
-    )
-    return _checked(path, record)
+    return download(url, os.path.join(cache_dir(), record["file"]), record["sha256"])
 
 
 def load(name, return_info=False):
