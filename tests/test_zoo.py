@@ -146,8 +146,11 @@ def test_missing_file_without_url(registry):
 def test_load_and_build_with_weights_by_name(registry, trained):
     model, info = zoo.load("tiny-unet", return_info=True)
     assert info["zoo_entry"] == "tiny-unet" and info["class_names"][1] == "Anterior"
-    built = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, weights="tiny-unet")
-    x = np.random.default_rng(0).normal(size=(1, 48, 64, 1)).astype("float32")
+    # The run's plan picks the input (2.5-D slices with neighbours: several channels).
+    channels = int(model.input_shape[-1])
+    built = kerasseg.build("unet", input_shape=(None, None, channels), num_classes=3,
+                           weights="tiny-unet")
+    x = np.random.default_rng(0).normal(size=(1, 48, 64, channels)).astype("float32")
     np.testing.assert_array_equal(built.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
