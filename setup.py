@@ -25,8 +25,24 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "pytest-timeout>=2.2", "tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
+    # setuptools and wheel: tests/test_packaging.py builds the wheel without build isolation.
+    "test": ["pytest>=8", "pytest-timeout>=2.2", "tensorflow-serving-api==2.21.*", "grpcio>=1.60",
+             "setuptools>=61", "wheel>=0.37"],
     "serving": ["tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
+}
+
+# Files beside the modules that the wheel must carry: the zoo registry, each zoo entry's
+# weights, card, per-case metrics and golden output, and the hippocampus sample. Every
+# pattern must match a file (tests/test_packaging.py checks it, and builds the wheel).
+PACKAGE_DATA = {
+    "kerasseg": [
+        "zoo/registry.json",
+        "zoo/weights/*",
+        "sample/hippocampus/*.md",
+        "sample/hippocampus/*.json",
+        "sample/hippocampus/imagesTr/*",
+        "sample/hippocampus/labelsTr/*",
+    ],
 }
 
 setup(
@@ -40,7 +56,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["kerasseg", "kerasseg.*"]),
     include_package_data=True,
-    package_data={"kerasseg": ["zoo/*.json", "zoo/*.md", "sample/hippocampus/*", "sample/hippocampus/*/*"]},
+    package_data=PACKAGE_DATA,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},

@@ -185,7 +185,7 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
         FileNotFoundError: if ``path`` does not exist.
 
     Example:
-        >>> compact_model("run/best.keras", "zoo/hippocampus-unet.keras", "float16")  # doctest: +SKIP
+        >>> compact_model("run/best.keras", "hippocampus-unet.keras", "float16")  # doctest: +SKIP
         3912345
     """
     import io

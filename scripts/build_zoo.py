@@ -2,10 +2,12 @@
 
 Every entry is trained by ``kerasseg train`` with the arguments in ``scripts/zoo_recipes.py``,
 evaluated per case in 3-D on the run's held-out test cases (never used for training or model
-selection), with and without flip test-time augmentation, and packaged into the repository's
-``zoo/`` folder: the ``.keras`` file, its model card, its per-case metrics and a golden
-output; the registry entry (``kerasseg/zoo/registry.json``) gets the file's size, SHA-256,
-parameter count, split and metrics, and the README's zoo table is rewritten from the registry.
+selection), with and without flip test-time augmentation, and packaged into the package's
+``kerasseg/zoo/weights/`` folder (so the wheel carries it): the ``.keras`` file, its model
+card, its per-case metrics and a golden output; the registry entry
+(``kerasseg/zoo/registry.json``) gets the file's size, SHA-256, parameter count, split and
+metrics, and the README's zoo table is rewritten from the registry. The kerasseg imported is
+this checkout's, so the files and the registry it writes are both this checkout's.
 
 Usage (from the repository root):
     python scripts/build_zoo.py train NAME [--data-root ../shared/data] [--runs runs/zoo]
@@ -22,11 +24,11 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from zoo_recipes import RECIPES, run_folders, train_commands  # noqa: E402
 
-ZOO = ROOT / "zoo"
+ZOO = ROOT / "kerasseg" / "zoo" / "weights"
 README = ROOT / "README.md"
 TABLE_START = "<!-- zoo table: written by scripts/build_zoo.py readme -->"
 TABLE_END = "<!-- end of zoo table -->"
@@ -357,7 +359,7 @@ def readme():
     for name in zoo.list_entries():
         record = zoo.entry(name)
         rows.append(
-            f"| [{name}](zoo/{record['card']}) | {record['arch']} | {record['params'] / 1e6:.2f} M | "
+            f"| [{name}]({ZOO.relative_to(ROOT).as_posix()}/{record['card']}) | {record['arch']} | {record['params'] / 1e6:.2f} M | "
             f"{record['size'] / 1e6:.1f} MB | {len(record['split']['test'])} | "
             f"{record['metrics']['mean_dice']:.3f} | {_tta_dice(record)} | "
             f"{_metric_line(record['metrics'], record['class_names'])} |")

@@ -1,5 +1,7 @@
-"""The zoo registry logic, on a registry and weights made in the test (no network)."""
+"""The zoo registry logic, on a registry and weights made in the test, and the shipped entries
+resolved inside the package (no network: downloads read file:// URLs)."""
 
+import hashlib
 import json
 import os
 import pathlib
@@ -63,6 +65,67 @@ def test_fetch_downloads_with_hash_check(registry):
     path = zoo.fetch("tiny-unet")
     assert pathlib.Path(path).parent == registry["cache"]
     assert zoo.sha256(path) == registry["record"]["sha256"]
+    assert os.listdir(registry["cache"]) == ["tiny-unet.keras"]  # no staging file left
+
+
+def test_shipped_entries_resolve_inside_the_package(monkeypatch):
+    for variable in ("KERASSEG_ZOO_DIR", "KERASSEG_ZOO_REGISTRY", "KERASSEG_ZOO_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    assert zoo.weights_dir() == zoo.WEIGHTS == os.path.join(
+        os.path.dirname(zoo.__file__), "weights")
+    path = zoo.fetch("hippocampus-unet")
+    assert os.path.dirname(path) == zoo.WEIGHTS
+    assert zoo.card("hippocampus-unet").startswith("# hippocampus-unet")
+
+
+def _remote(tmp_path, data):
+    source = tmp_path / "remote" / "file.keras"
+    source.parent.mkdir()
+    source.write_bytes(data)
+    return source.as_uri()
+
+
+def test_download_stages_then_renames(tmp_path, monkeypatch):
+    data = b"weights" * 1000
+    expected = hashlib.sha256(data).hexdigest()
+    target = tmp_path / "cache" / "file.keras"
+    renames = []
+    replace = os.replace
+
+    def recording_replace(source, destination):
+        renames.append((source, destination, pathlib.Path(source).read_bytes()))
+        replace(source, destination)
+
+    monkeypatch.setattr(zoo.os, "replace", recording_replace)
+    assert zoo.download(_remote(tmp_path, data), str(target), expected) == str(target)
+    assert target.read_bytes() == data
+    [(source, destination, staged)] = renames
+    assert destination == str(target) and staged == data
+    assert source.startswith(str(target) + ".") and source.endswith(".part")
+    assert os.listdir(target.parent) == ["file.keras"]
+
+
+def test_download_with_another_hash_is_discarded(tmp_path):
+    target = tmp_path / "cache" / "file.keras"
+    with pytest.raises(ValueError, match="was discarded"):
+        zoo.download(_remote(tmp_path, b"corrupt"), str(target), "0" * 64)
+    assert os.listdir(target.parent) == []
+
+
+def test_download_failure_leaves_no_file(tmp_path):
+    target = tmp_path / "cache" / "file.keras"
+    missing = (tmp_path / "nowhere.keras").as_uri()
+    with pytest.raises(OSError, match="Downloading .*nowhere.keras.* failed"):
+        zoo.download(missing, str(target), "0" * 64)
+    assert os.listdir(target.parent) == []
+
+
+def test_a_corrupt_download_is_not_cached(registry):
+    os.remove(registry["zoo"] / "tiny-unet.keras")
+    (registry["remote"] / "tiny-unet.keras").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="was discarded"):
+        zoo.fetch("tiny-unet")
+    assert os.listdir(registry["cache"]) == []
 
 
 def test_wrong_hash_is_refused(registry):
@@ -83,8 +146,11 @@ def test_missing_file_without_url(registry):
 def test_load_and_build_with_weights_by_name(registry, trained):
     model, info = zoo.load("tiny-unet", return_info=True)
     assert info["zoo_entry"] == "tiny-unet" and info["class_names"][1] == "Anterior"
-    built = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=3, weights="tiny-unet")
-    x = np.random.default_rng(0).normal(size=(1, 48, 64, 1)).astype("float32")
+    # The run's plan picks the input (2.5-D slices with neighbours: several channels).
+    channels = int(model.input_shape[-1])
+    built = kerasseg.build("unet", input_shape=(None, None, channels), num_classes=3,
+                           weights="tiny-unet")
+    x = np.random.default_rng(0).normal(size=(1, 48, 64, channels)).astype("float32")
     np.testing.assert_array_equal(built.predict(x, verbose=0), model.predict(x, verbose=0))
 
 

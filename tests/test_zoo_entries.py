@@ -21,7 +21,7 @@ from kerasseg.modelfile import read_info
 from kerasseg.sample import hippocampus_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ZOO = ROOT / "zoo"
+ZOO = pathlib.Path(zoo.WEIGHTS)
 DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
 ENTRIES = zoo.list_entries()
 HIPPOCAMPUS = [name for name in ENTRIES if name.startswith("hippocampus-")]
@@ -117,7 +117,7 @@ def test_card_and_registry_state_the_per_case_measurements(name):
     assert record["sha256"] in card and record["training"]["command"] in card
     assert f"{record['metrics']['mean_dice']:.3f}" in card
     readme = (ROOT / "README.md").read_text()
-    assert f"[{name}](zoo/{record['card']})" in readme
+    assert f"[{name}](kerasseg/zoo/weights/{record['card']})" in readme
     assert f"{record['metrics']['mean_dice']:.3f}" in readme
 
 

@@ -2,26 +2,38 @@
 
 The registry (``registry.json`` beside this module) lists each entry with its architecture,
 file name, size, SHA-256, download URL, parameter count, class names and measured metrics.
+The entries' files ship inside the package, in ``kerasseg/zoo/weights/``: each entry's
+``.keras`` file, its model card (``NAME.md``), its per-case metrics (``NAME.metrics.json``)
+and its golden output on one held-out case (``NAME.golden.npz``). So an installed kerasseg
+predicts with any entry from any folder, with no source checkout and no network.
+
 :func:`fetch` finds an entry's file, in this order:
 
-1. the repository's ``zoo/`` folder (when kerasseg runs from a source checkout);
+1. the entries' folder: ``$KERASSEG_ZOO_DIR`` when it is set (it replaces the bundled
+   folder), else the package's ``weights/`` folder (:func:`weights_dir`);
 2. the local cache (``$KERASSEG_CACHE`` or ``~/.keras/kerasseg``);
-3. a download, with ``keras.utils.get_file`` which checks the SHA-256, from the mirror
-   folder URL in ``$KERASSEG_ZOO_URL`` (``<mirror>/<file>``) when it is set, else from the
-   entry's URL.
+3. a download into the cache (:func:`download`: a staging file, checked against the SHA-256,
+   then renamed into place) from the mirror folder URL in ``$KERASSEG_ZOO_URL``
+   (``<mirror>/<file>``) when it is set, else from the entry's URL (for releases hosted
+   outside the package; ``null`` for the bundled entries).
 
 Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
 carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
 no options: ``kerasseg predict --model NAME ...``.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import urllib.error
+import urllib.request
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "registry.json")
-REPOSITORY_ZOO = os.path.join(os.path.dirname(os.path.dirname(HERE)), "zoo")
+#: The folder of the bundled entries' files (weights, cards, per-case metrics, golden outputs).
+WEIGHTS = os.path.join(HERE, "weights")
 
 
 def _registry_path():
@@ -38,9 +50,19 @@ def _entries():
     return {entry["name"]: entry for entry in data.get("entries", [])}
 
 
-def _zoo_folders():
-    folder = os.environ.get("KERASSEG_ZOO_DIR")
-    return [folder] if folder else [REPOSITORY_ZOO]
+def weights_dir():
+    """Return the folder that holds the zoo entries' files.
+
+    Returns:
+        ``$KERASSEG_ZOO_DIR`` when it is set, else the bundled folder :data:`WEIGHTS`
+        (``kerasseg/zoo/weights`` inside the installed package).
+
+    Example:
+        >>> from kerasseg import zoo
+        >>> os.path.basename(zoo.weights_dir())  # doctest: +SKIP
+        'weights'
+    """
+    return os.environ.get("KERASSEG_ZOO_DIR") or WEIGHTS
 
 
 def cache_dir():
@@ -105,8 +127,67 @@ def _checked(path, record):
     return path
 
 
+def download(url, path, expected_sha256, timeout=60):
+    """Download ``url`` to ``path`` through a staging file checked against a SHA-256.
+
+    The bytes go to a staging file beside ``path`` (``<path>.<unique>.part``) while their
+    SHA-256 is computed; only a complete file with the expected digest is renamed to
+    ``path``, atomically (``os.replace``), so ``path`` is never a partial or corrupt file,
+    even when several processes download it at once. The staging file is removed on any
+    failure.
+
+    Args:
+        url: the address; ``http(s)://``, or ``file://`` for a local mirror.
+        path: the file to write; its folder is created if needed.
+        expected_sha256: the SHA-256 hex digest the file must have.
+        timeout: seconds to wait for the server.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: the downloaded bytes have another SHA-256 (nothing is written to ``path``).
+        OSError: the URL cannot be read or ``path`` cannot be written.
+
+    Example:
+        >>> zoo.download("file:///mirror/hippocampus-unet.keras",  # doctest: +SKIP
+        ...              "/tmp/cache/hippocampus-unet.keras", zoo.entry("hippocampus-unet")["sha256"])
+        '/tmp/cache/hippocampus-unet.keras'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    staging = f"{path}.{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(staging, "xb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except (OSError, ValueError) as error:  # URLError is an OSError; a bad URL a ValueError
+            raise OSError(f"Downloading {url} to {path} failed: {error}") from error
+        actual = digest.hexdigest()
+        if actual != expected_sha256:
+            raise ValueError(
+                f"The file downloaded from {url} has SHA-256 {actual}, not the expected "
+                f"{expected_sha256}; it is corrupt or from another release and was discarded."
+            )
+        os.replace(staging, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staging)
+    return path
+
+
 def fetch(name):
     """Return a local, hash-checked path of an entry's file, downloading it if needed.
+
+    The file is looked up in :func:`weights_dir` (the bundled files, or
+    ``$KERASSEG_ZOO_DIR``), then in :func:`cache_dir`; else it is downloaded into the cache
+    (:func:`download`) from ``$KERASSEG_ZOO_URL/<file>`` or the entry's URL.
 
     Args:
         name: a zoo entry name.
@@ -117,12 +198,14 @@ def fetch(name):
     Raises:
         ValueError: for an unknown name, or a file whose SHA-256 differs from the registry.
         FileNotFoundError: if the file is in no folder and the entry has no URL.
+        OSError: if the download fails.
 
     Example:
         >>> path = zoo.fetch("hippocampus-unet")  # doctest: +SKIP
     """
     record = entry(name)
-    for folder in _zoo_folders() + [cache_dir()]:
+    folders = [weights_dir(), cache_dir()]
+    for folder in folders:
         path = os.path.join(folder, record["file"])
         if os.path.exists(path):
             return _checked(path, record)
@@ -130,18 +213,10 @@ def fetch(name):
     url = f"{mirror.rstrip('/')}/{record['file']}" if mirror else record.get("url")
     if not url:
         raise FileNotFoundError(
-            f"The file {record['file']} of zoo entry {name!r} is not in "
-            f"{_zoo_folders() + [cache_dir()]} and the entry has no download URL "
-            "(set KERASSEG_ZOO_URL to a mirror folder that holds it)."
+            f"The file {record['file']} of zoo entry {name!r} is not in {folders} and the "
+            "entry has no download URL (set KERASSEG_ZOO_URL to a mirror folder that holds it)."
         )
-    import keras
-
-    path = keras.utils.get_file(
-        fname=record["file"], origin=url, file_hash=record["sha256"],
-        hash_algorithm="sha256", cache_dir=os.path.dirname(cache_dir()),
-        cache_subdir=os.path.basename(cache_dir()),
-    )
-    return _checked(path, record)
+    return download(url, os.path.join(cache_dir(), record["file"]), record["sha256"])
 
 
 def load(name, return_info=False):
@@ -248,9 +323,26 @@ def format_table():
 
 
 def card(name):
-    """Return an entry's model card (Markdown), or its registry record if it has no card."""
+    """Return an entry's model card (Markdown), or its registry record if it has no card.
+
+    The card is looked up in :func:`weights_dir`, then in the bundled folder.
+
+    Args:
+        name: a zoo entry name.
+
+    Returns:
+        The card's Markdown text, or the registry record as indented JSON.
+
+    Raises:
+        ValueError: for an unknown name.
+
+    Example:
+        >>> print(zoo.card("hippocampus-unet"))  # doctest: +SKIP
+        # hippocampus-unet
+        ...
+    """
     record = entry(name)
-    for folder in _zoo_folders() + [HERE]:
+    for folder in dict.fromkeys([weights_dir(), WEIGHTS]):
         path = os.path.join(folder, record.get("card", f"{name}.md"))
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
