@@ -36,7 +36,7 @@ HIPPOCAMPUS_ARGS = ["--mode", "2.5d", "--context", "2", "--slice-axis", "2",
                     "--batch-size", "32", "--steps-per-epoch", "60", "--learning-rate", "2e-3",
                     "--augment", "light", "--augment-option", "flip_prob=0",
                     "--mixed-precision", "--test-fraction", "0.2", "--val-fraction", "0.1",
-                    "--seed", "0", "--no-evaluate"]
+                    "--seed", "0", "--no-evaluate", "--no-plan"]
 # A later stage: a second cosine cycle from the first stage's best model (a warm restart), at
 # half the peak learning rate.
 HIPPOCAMPUS_REFINE = ["--learning-rate", "1e-3"]
@@ -159,7 +159,7 @@ RECIPES = {
               "--model-option", "depth=4", "--model-option", "base_filters=16",
               "--epochs", "12", "--steps-per-epoch", "40", "--batch-size", "8",
               "--learning-rate", "2e-3", "--augment", "default", "--test-fraction", "0.2",
-              "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
+              "--val-fraction", "0.1", "--seed", "0", "--no-evaluate", "--no-plan"],
     ),
 }
 

@@ -28,3 +28,16 @@ def test_readme_commands():
 @pytest.mark.parametrize("name", ["unet", "fcn8s", "deeplab"])
 def test_readme_mentions_every_family(name):
     assert re.search(rf"`{name}`", (ROOT / "README.md").read_text())
+
+
+def test_readme_plan_output_is_the_planner_s():
+    """The README's `kerasseg plan` example is what the planner prints for that data."""
+    from kerasseg.data import load_dataset
+    from kerasseg.plan import fingerprint, plan_training
+
+    data = ROOT.parent / "shared" / "data" / "msd_hippocampus"
+    if not data.is_dir():
+        pytest.skip(f"the hippocampus data is not at {data}")
+    plan = plan_training(fingerprint(load_dataset(data)), "unet", given={"budget": 1200.0})
+    assert "$ kerasseg plan --data ../shared/data/msd_hippocampus --budget 20m\n" + \
+        plan.table() + "\n```" in (ROOT / "README.md").read_text()

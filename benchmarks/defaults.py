@@ -1,0 +1,209 @@
+"""The defaults protocol: train with nothing but the data and a time budget, score held out.
+
+Each row trains ``kerasseg.train(data, "unet", output_dir=..., budget=...)``: every other
+setting comes from the plan of the training data (the same as ``kerasseg train --data DIR
+--output RUN --budget TIME``). The EM row also names its classes (membranes are the stored
+0s), which defines the task rather than tuning it. Scores are the mean over held-out cases of
+each case's mean foreground Dice (3-D per volume for MRI, per image for EM), at the original
+grid, without test-time augmentation. No held-out case is read before scoring.
+
+Rows:
+  a  EM: 16 of the 30 ISBI 2012 images (seeded choice), scored on the other 14;
+  b  hippocampus: 20 of the zoo's 166 training cases (seeded), scored on 40 of its 42
+     held-out cases;
+  c  the bundled sample as the quickstart splits it: 42 cases, scored on its 10 held out;
+  d  hippocampus: the zoo's 166 training cases, scored on its 42 held-out cases.
+
+Usage:
+    python benchmarks/defaults.py --budget 20m                 # every row, 20 minutes each
+    python benchmarks/defaults.py --rows d --budget 20m
+    python benchmarks/defaults.py --render                     # table from stored rows
+
+Results go to ``OUTPUT/<row>.json`` (default ``benchmarks/out/defaults``); a row already
+there is not run again (delete it to re-run). The table goes between the markers of the
+defaults section in ``benchmarks/RESULTS.md``.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
+OUTPUT = ROOT / "benchmarks" / "out" / "defaults"
+RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+START, END = "<!-- defaults protocol: start -->", "<!-- defaults protocol: end -->"
+ROWS = ("a", "b", "c", "d")
+
+# The tuned counterpart of each row: the zoo recipe's (or the quickstart's) held-out Dice.
+TUNED = {
+    "a": (0.818, "isbi2012-unet zoo entry (tuned recipe; 6 held-out images of its own split)"),
+    "b": (0.883, "hippocampus-unet zoo entry (tuned recipe trained on 166 cases; 42 held out)"),
+    "c": (0.842, "examples/quickstart.py (hand-set options, 177 s; the same 10 held out)"),
+    "d": (0.883, "hippocampus-unet zoo entry (tuned recipe, same 166 / 42 split)"),
+}
+
+
+def _zoo_split():
+    """The hippocampus zoo entries' split: 166 training (+ selection) and 42 held out."""
+    from kerasseg.data import load_dataset
+    from kerasseg.data.split import split_cases
+
+    data = load_dataset(DATA / "msd_hippocampus")
+    split = split_cases(data.case_ids, val_fraction=0.1, test_fraction=0.2, seed=0)
+    return data, sorted(split.train + split.val), split.test
+
+
+def _choose(ids, count, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(sorted(ids), size=count, replace=False).tolist())
+
+
+def row_data(row):
+    """Return ``(training dataset, held-out dataset, description)`` of a protocol row.
+
+    Args:
+        row: ``"a"``, ``"b"``, ``"c"`` or ``"d"``.
+
+    Returns:
+        Two :class:`kerasseg.data.CaseDataset` and a sentence.
+
+    Raises:
+        ValueError: for another row name.
+    """
+    from kerasseg.data import load_dataset
+    from kerasseg.data.split import split_cases
+
+    if row == "a":
+        data = load_dataset(DATA / "isbi2012_membrane" / "train",
+                            class_names=["cell", "membrane"], label_values=[255, 0])
+        train = _choose(data.case_ids, 16)
+        test = [i for i in data.case_ids if i not in train]
+        return data.subset(train), data.subset(test), "ISBI 2012 EM, 16 images / 14 held out"
+    if row in ("b", "d"):
+        data, train, test = _zoo_split()
+        if row == "b":
+            return (data.subset(_choose(train, 20)), data.subset(_choose(test, 40)),
+                    "hippocampus MRI, 20 cases / 40 held out")
+        return data.subset(train), data.subset(test), "hippocampus MRI, 166 cases / 42 held out"
+    if row == "c":
+        from kerasseg.sample import hippocampus_path
+
+        data = load_dataset(hippocampus_path())
+        split = split_cases(data.case_ids, val_fraction=0.15, test_fraction=0.2, seed=0)
+        return (data.subset(split.train + split.val), data.subset(split.test),
+                "bundled hippocampus sample, 42 cases / 10 held out (the quickstart's split)")
+    raise ValueError(f"`row` must be one of {list(ROWS)}. Received: row={row!r}")
+
+
+def run_row(row, budget, output):
+    """Train row ``row`` with the defaults and the budget, score it, store the result."""
+    import kerasseg
+    from kerasseg.inference import evaluate_model
+    from kerasseg.training.checkpoint import jsonable, write_json_atomic
+
+    train, held_out, description = row_data(row)
+    run_dir = output / f"run_{row}"
+    started = time.perf_counter()
+    result = kerasseg.train(train, "unet", output_dir=run_dir, budget=budget, overwrite=True,
+                            verbose=0)
+    train_seconds = time.perf_counter() - started
+    evaluation = evaluate_model(result.best_model, held_out)
+    with open(run_dir / "run.json") as handle:
+        settings = json.load(handle)["settings"]
+    record = {
+        "row": row, "description": description, "budget": budget,
+        "train_cases": len(train), "held_out_cases": len(held_out),
+        "dice": evaluation["mean_foreground_dice"], "train_seconds": train_seconds,
+        "epochs": settings["epochs"], "steps_per_epoch": settings["steps_per_epoch"],
+        "measured": settings.get("measured"), "mode": settings["mode"],
+        "slice_axis": settings.get("slice_axis"), "model_options": settings["model_options"],
+        "patch_size": settings.get("patch_size"), "batch_size": settings["batch_size"],
+        "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch,
+        "load": os.getloadavg(),
+    }
+    write_json_atomic(str(output / f"{row}.json"), jsonable(record))
+    print(f"row {row}: held-out Dice {record['dice']:.4f} ({train_seconds:.0f} s)", flush=True)
+    return record
+
+
+def render(output):
+    """Return the defaults table (Markdown) from the stored rows."""
+    lines = [
+        "| row | data | budget | plan | epochs x steps | trained s | held-out Dice | tuned "
+        "Dice | gap | within 0.03 |",
+        "| --- | ---- | -----: | ---- | -------------: | --------: | ------------: | --------"
+        "-: | --: | ----------- |",
+    ]
+    notes = []
+    for row in ROWS:
+        path = output / f"{row}.json"
+        if not path.exists():
+            lines.append(f"| {row} | not measured yet | | | | | | {TUNED[row][0]:.3f} | | |")
+            continue
+        record = json.loads(path.read_text())
+        tuned, source = TUNED[row]
+        gap = record["dice"] - tuned
+        options = record["model_options"]
+        plan = (f"{record['mode']} axis {record['slice_axis']}, depth {options.get('depth')}, "
+                f"{record['patch_size'][0]}x{record['patch_size'][1]} x {record['batch_size']}")
+        lines.append(
+            f"| {row} | {record['description']} | {record['budget'] / 60:g} min | {plan} | "
+            f"{record['epochs']} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
+            f"{record['dice']:.4f} | {tuned:.3f} | {gap:+.3f} | "
+            f"{'yes' if gap >= -0.03 else 'no'} |")
+        notes.append(f"{row}: tuned = {source}; measured step "
+                     f"{record['measured']['step_seconds']:.3f} s, load average at the end "
+                     f"{record['load'][0]:.1f}.")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+
+
+def write_section(output, results_md=RESULTS_MD):
+    """Put the table between the defaults markers of ``results_md`` (appended if absent)."""
+    from kerasseg.training.checkpoint import write_text_atomic
+
+    table = render(output)
+    text = results_md.read_text() if results_md.exists() else ""
+    block = f"{START}\n{table}{END}"
+    if START in text and END in text:
+        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## Defaults protocol (planned settings, time budget)" \
+            "\n\n" + __doc__.split("\n\n")[1].replace("\n", " ") + "\n\n" + block + "\n"
+    write_text_atomic(str(results_md), text)
+    return table
+
+
+def main(argv=None):
+    from kerasseg.plan import parse_duration
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", default=",".join(ROWS), help="rows to run, e.g. d,c")
+    parser.add_argument("--budget", default="20m", help="time budget of each row")
+    parser.add_argument("--output", default=str(OUTPUT))
+    parser.add_argument("--render", action="store_true", help="only render the table")
+    args = parser.parse_args(argv)
+    output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if not args.render:
+        budget = parse_duration(args.budget)
+        for row in args.rows.split(","):
+            if (output / f"{row}.json").exists():
+                print(f"row {row}: stored, skipped")
+                continue
+            run_row(row, budget, output)
+            write_section(output)
+    print(write_section(output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
