@@ -11,15 +11,20 @@ and pass it as --data-dir; any subfolders are searched::
       TrainingData_Part3/...
       TestData/Case00.mhd  Case00.raw   (no masks)
 
-Defaults follow the PROMISE12 literature: in-plane resampling to 0.625 mm (slices keep their
-thickness), per-volume z-score normalization, 2.5-D input (each axial slice with its two
-neighbours as channels), Dice + cross-entropy, a U-Net, 20% of the cases (by case) held out
-for validation and model selection. The script evaluates the best model per case in 3-D at
-the original geometry, predicts the test cases (``CaseNN_segmentation.mhd``) when present, and
-exports the best model as a TF Serving SavedModel and a TFLite file.
+Settings come from the plan of the data (``kerasseg plan --data PROMISE12`` prints it): for
+PROMISE12's anisotropic volumes (about 0.6 x 0.6 x 3.6 mm) it trains 2.5-D on axial slices with
+one neighbour on each side as channels, resamples to the median spacing (the slice thickness
+at its 10th percentile), z-scores each volume, and chooses the U-Net's depth, the patch and
+batch sizes, and the epochs that fit the time budget (``--budget``, one hour by default). The
+PROMISE12 literature's hand-set recipe (0.625 mm in-plane, 2.5-D with two neighbours, z-score)
+is close to it. Dice + cross-entropy; 20% of the cases (by case) are held out for validation
+and model selection. Any option given replaces its planned value. The script evaluates the
+best model per case in 3-D at the original geometry, predicts the test cases
+(``CaseNN_segmentation.mhd``) when present, and exports the best model as a TF Serving
+SavedModel and a TFLite file.
 
 Usage:
-    python examples/train_promise12.py --data-dir PROMISE12 [--epochs 100] [--output runs/promise12]
+    python examples/train_promise12.py --data-dir PROMISE12 [--budget 1h] [--output runs/promise12]
 """
 
 import argparse
@@ -27,22 +32,24 @@ import glob
 import os
 import sys
 
-WHERE = __doc__.split("Defaults follow")[0]
+WHERE = __doc__.split("Settings come from")[0]
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a U-Net on PROMISE12 prostate MRI.")
     parser.add_argument("--data-dir", help="folder holding the PROMISE12 cases")
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--budget", default=None,
+                        help="training time, e.g. 20m or 2h (planned: 1h unless --epochs)")
+    parser.add_argument("--epochs", type=int, default=None, help="planned: fitted to --budget")
     parser.add_argument("--output", default="runs/promise12")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="planned")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="planned: 100")
     parser.add_argument("--model", default="unet")
     parser.add_argument("--model-option", action="append", metavar="KEY=VALUE", default=None,
-                        help="model option (default: depth=4 base_filters=32)")
-    parser.add_argument("--target-spacing", default="0.625,0.625,",
-                        help="x,y,z in mm; an empty entry keeps that axis")
-    parser.add_argument("--mode", default="2.5d", choices=["2d", "2.5d"])
+                        help="model option (planned: depth, base_filters, normalization)")
+    parser.add_argument("--target-spacing", default=None,
+                        help="x,y,z in mm; an empty entry keeps that axis (planned: the median)")
+    parser.add_argument("--mode", default=None, choices=["2d", "2.5d"], help="planned: 2.5d")
     parser.add_argument("--resume", action="store_true")
     return parser.parse_args(argv)
 
@@ -71,13 +78,12 @@ def main(argv=None):
 
     training = load_dataset(args.data_dir, format="promise12")
     print(training.describe())
-    options = _model_options(args.model_option) or {"depth": 4, "base_filters": 32}
     result = kerasseg.train(
-        training, args.model, output_dir=args.output, epochs=args.epochs,
+        training, args.model, output_dir=args.output, epochs=args.epochs, budget=args.budget,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, mode=args.mode,
-        normalization="zscore", target_spacing=_spacing(args.target_spacing),
-        model_options=options, loss="dice_ce", val_fraction=0.2, resume=args.resume,
-        verbose=2,
+        target_spacing=_spacing(args.target_spacing),
+        model_options=_model_options(args.model_option), loss="dice_ce", val_fraction=0.2,
+        resume=args.resume, verbose=2,
     )
 
     evaluation = result.evaluation

@@ -154,6 +154,40 @@ def _float32_policies(config, replaced):
     return config
 
 
+def float32_model(model):
+    """Return ``model`` computing in float32 (for export and parity checks).
+
+    A model trained under mixed precision keeps float32 variables but computes in bfloat16
+    or float16, which the TFLite converter does not accept and which rounds a SavedModel's
+    outputs. This rebuilds such a model with float32 dtype policies and the same weights;
+    a float32 model is returned as it is.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        ``model`` itself, or a float32 copy of it.
+
+    Example:
+        >>> import keras, kerasseg
+        >>> keras.config.set_dtype_policy("mixed_bfloat16")
+        >>> mixed = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=2,
+        ...                        depth=2, base_filters=4)
+        >>> keras.config.set_dtype_policy("float32")
+        >>> float32_model(mixed).layers[1].compute_dtype
+        'float32'
+    """
+    replaced = set()
+    config = _float32_policies(model.get_config(), replaced)
+    if not replaced:
+        return model
+    import kerasseg  # noqa: F401  (registers the custom objects)
+
+    copy = type(model).from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def compact_model(path, target, weights_dtype="float32", info_updates=None):
     """Write a smaller copy of a ``.keras`` file for distribution, atomically.
 

@@ -129,3 +129,28 @@ def test_compact_model_writes_a_mixed_precision_model_with_float32_policies(tmp_
                                rtol=1e-5, atol=1e-6)
     assert not np.allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0),
                            rtol=1e-5, atol=1e-6)
+
+
+def test_float32_model_rebuilds_a_mixed_model_with_the_same_weights():
+    import keras
+    import numpy as np
+
+    import kerasseg
+    from kerasseg.modelfile import float32_model
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = kerasseg.build("unet", input_shape=(None, None, 2), num_classes=3, depth=2,
+                               base_filters=4, normalization="instance")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    plain = float32_model(mixed)
+    assert plain is not mixed
+    assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
+    for a, b in zip(mixed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).normal(size=(1, 16, 16, 2)).astype(np.float32)
+    gap = np.abs(keras.ops.convert_to_numpy(mixed(x)).astype(np.float32)
+                 - keras.ops.convert_to_numpy(plain(x)))
+    assert 0 < gap.max() < 0.1  # bfloat16 rounding, nothing more
+    assert float32_model(plain) is plain

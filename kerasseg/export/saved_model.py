@@ -45,6 +45,7 @@ from kerasseg.export.signatures import (
     model_info,
     tensor_signature_spec,
 )
+from kerasseg.modelfile import float32_model
 
 METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
 DECODABLE_CHANNELS = (1, 3, 4)
@@ -201,6 +202,7 @@ def saved_model(
             f"such as '/models'. Received: serving_base_path={serving_base_path!r}"
         )
     spec = normalization_spec(normalization)
+    model = float32_model(model)  # a mixed-precision model exports in float32
     info = model_info(model, output_activation=output_activation, stride=stride,
                       input_size=input_size)
     _check_normalization_channels(spec, info.channels)

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from kerasseg.export._files import atomic_write_bytes
 from kerasseg.export.signatures import function_variables, model_info, probabilities_and_mask
+from kerasseg.modelfile import float32_model
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 DEFAULT_CALIBRATION_IMAGES = 100
@@ -137,6 +138,7 @@ def tflite(
         )
     if int8_io not in (True, False):
         raise ValueError(f"`int8_io` must be one of [True, False]. Received: int8_io={int8_io!r}")
+    model = float32_model(model)  # a mixed-precision model exports in float32
     info = model_info(model, output_activation=output_activation, input_size=input_size)
     if info.dynamic:
         raise ValueError(

@@ -70,7 +70,12 @@ def test_runs_end_to_end_on_a_promise12_tree(tmp_path):
     assert code == 0
     stored = json.loads((output / "run.json").read_text())
     assert stored["data"]["format"] == "promise12"
-    assert stored["info"]["channels"] == 3  # 2.5-D: the slice and its two neighbours
+    # Planned for 0.5 x 0.5 x 3 mm volumes: 2.5-D across the coarse axis 0, one neighbour on
+    # each side, so three channels.
+    assert (stored["settings"]["mode"], stored["settings"]["context"]) == ("2.5d", 1)
+    assert stored["settings"]["slice_axis"] == 0
+    assert stored["info"]["channels"] == 3
+    assert (output / "plan.json").exists()
     assert len(stored["split"]["val"]) == 2  # 20% of 8 cases, by case
     report = json.loads((output / "validation.json").read_text())
     assert len(report["cases"]) == 2

@@ -152,3 +152,25 @@ def test_parity_report_checks_inputs(unet_model, tmp_path):
     with pytest.raises(ValueError, match=r"`labels` must have shape \(1, 64, 64\)"):
         export.parity_report(unet_model, path, np.zeros((1, CROP, CROP, 1), np.float32),
                              labels=np.zeros((1, 32, 32)))
+
+
+def test_a_mixed_precision_model_exports_in_float32(tmp_path):
+    """Training plans mixed bfloat16; its saved models must still convert, in float32."""
+    import keras
+
+    import kerasseg
+    from kerasseg.modelfile import float32_model
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = kerasseg.build("unet", input_shape=(32, 32, 1), num_classes=2, depth=2,
+                               base_filters=4)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert mixed.layers[1].compute_dtype == "bfloat16"
+    path = export.tflite(mixed, tmp_path / "mixed.tflite")
+    images = np.random.default_rng(0).normal(size=(2, 32, 32, 1)).astype(np.float32)
+    outputs, _ = run_tflite(path, images)
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(float32_model(mixed)(images, training=False)))
+    np.testing.assert_allclose(outputs, expected, atol=1e-4)
