@@ -307,7 +307,11 @@ class Predictor:
 
 
 def load_any(model):
-    """Load a ``.keras`` model path or a zoo entry name, with its info.
+    """Load a ``.keras`` model path or a zoo entry name, with its info, computing in float32.
+
+    A model trained under mixed precision is rebuilt with float32 policies (its variables
+    are float32 already), so that prediction, evaluation and every export compute the same
+    numbers.
 
     Args:
         model: a ``.keras`` path or a zoo entry name.
@@ -323,9 +327,12 @@ def load_any(model):
     if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
         from kerasseg.modelfile import load_model
 
+        from kerasseg.modelfile import float32_model
+
         if not os.path.exists(model):
             raise FileNotFoundError(f"Model file not found: {model}")
-        return load_model(model)
+        loaded, info = load_model(model)
+        return float32_model(loaded), info
     from kerasseg import zoo
 
     return zoo.load(model, return_info=True)

