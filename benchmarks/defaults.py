@@ -14,8 +14,13 @@ Rows:
   c  the bundled sample as the quickstart splits it: 42 cases, scored on its 10 held out;
   d  hippocampus: the zoo's 166 training cases, scored on its 42 held-out cases.
 
+Precision check (``--precision``): row c's planned run at a fixed number of epochs, once in
+mixed bfloat16 (the plan's choice on CPUs that have it) and once in float32, each scored on
+the same held-out cases, to show that mixed precision leaves the accuracy unchanged.
+
 Usage:
     python benchmarks/defaults.py --budget 20m                 # every row, 20 minutes each
+    python benchmarks/defaults.py --precision --epochs 4       # bfloat16 vs float32, row c
     python benchmarks/defaults.py --rows d --budget 20m
     python benchmarks/defaults.py --render                     # table from stored rows
 
@@ -135,6 +140,46 @@ def run_row(row, budget, output):
     return record
 
 
+def run_precision(epochs, output):
+    """Row c at ``epochs`` epochs in mixed bfloat16 and in float32: held-out Dice of each."""
+    import kerasseg
+    from kerasseg.inference import evaluate_model
+    from kerasseg.training.checkpoint import jsonable, write_json_atomic
+
+    train, held_out, description = row_data("c")
+    record = {"description": description, "epochs": epochs}
+    for name, mixed in (("bfloat16", True), ("float32", False)):
+        started = time.perf_counter()
+        result = kerasseg.train(train, "unet", output_dir=output / f"precision_{name}",
+                                epochs=epochs, mixed_precision=mixed, overwrite=True,
+                                verbose=0)
+        record[name] = {
+            "dice": evaluate_model(result.best_model, held_out)["mean_foreground_dice"],
+            "train_seconds": time.perf_counter() - started,
+            "best_val_dice": result.best_val_dice}
+        print(f"precision {name}: held-out Dice {record[name]['dice']:.4f}", flush=True)
+    write_json_atomic(str(output / "precision.json"), jsonable(record))
+    return record
+
+
+def render_precision(output):
+    """The precision check's table (Markdown), or an empty string before it has run."""
+    path = output / "precision.json"
+    if not path.exists():
+        return ""
+    record = json.loads(path.read_text())
+    lines = ["| precision | epochs | trained s | best validation Dice | held-out Dice |",
+             "| --------- | -----: | --------: | -------------------: | ------------: |"]
+    for name in ("bfloat16", "float32"):
+        row = record[name]
+        lines.append(f"| {name} | {record['epochs']} | {row['train_seconds']:.0f} | "
+                     f"{row['best_val_dice']:.4f} | {row['dice']:.4f} |")
+    gap = record["bfloat16"]["dice"] - record["float32"]["dice"]
+    return ("\nMixed precision on " + record["description"] + ", planned settings otherwise:"
+            "\n\n" + "\n".join(lines) + f"\n\nbfloat16 - float32 held-out Dice: {gap:+.4f}; "
+            "speed-up " + f"{record['float32']['train_seconds'] / record['bfloat16']['train_seconds']:.2f}x.\n")
+
+
 def render(output):
     """Return the defaults table (Markdown) from the stored rows."""
     lines = [
@@ -163,7 +208,8 @@ def render(output):
         notes.append(f"{row}: tuned = {source}; measured step "
                      f"{record['measured']['step_seconds']:.3f} s, load average at the end "
                      f"{record['load'][0]:.1f}.")
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    return ("\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+            + render_precision(output))
 
 
 def write_section(output, results_md=RESULTS_MD):
@@ -190,10 +236,15 @@ def main(argv=None):
     parser.add_argument("--budget", default="20m", help="time budget of each row")
     parser.add_argument("--output", default=str(OUTPUT))
     parser.add_argument("--render", action="store_true", help="only render the table")
+    parser.add_argument("--precision", action="store_true",
+                        help="run the bfloat16 vs float32 check instead of the rows")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of the precision check")
     args = parser.parse_args(argv)
     output = pathlib.Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    if not args.render:
+    if args.precision:
+        run_precision(args.epochs, output)
+    elif not args.render:
         budget = parse_duration(args.budget)
         for row in args.rows.split(","):
             if (output / f"{row}.json").exists():
