@@ -24,6 +24,7 @@ import pathlib
 
 import numpy as np
 
+from kerasseg._version import __version__
 from kerasseg.files import (
     read_json,
     restore_non_finite,
@@ -346,8 +347,6 @@ def write_report(evaluation, path, extra=None):
     meta = dict(extra or {})
     meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc)
                     .isoformat(timespec="seconds"))
-    from kerasseg import __version__
-
     meta.setdefault("kerasseg_version", __version__)
     body = {key: value for key, value in evaluation.items() if key != "predictions"}
     body["meta"] = meta
