@@ -17,6 +17,13 @@ from kerasseg.files import atomic_path
 INFO_MEMBER = "kerasseg.json"
 
 
+def _register_custom_objects():
+    """Import the modules whose custom layers, losses and metrics register with Keras."""
+    import kerasseg.losses  # noqa: F401
+    import kerasseg.metrics  # noqa: F401
+    import kerasseg.models  # noqa: F401
+
+
 def save_model(model, path, info=None):
     """Save ``model`` (and ``info``) to a ``.keras`` file atomically.
 
@@ -89,10 +96,7 @@ def load_model(path, compile=False):
     """
     import keras
 
-    # The custom layers, losses and metrics register themselves with Keras on import.
-    import kerasseg.losses  # noqa: F401
-    import kerasseg.metrics  # noqa: F401
-    import kerasseg.models  # noqa: F401
+    _register_custom_objects()
 
     info = read_info(path)
     return keras.saving.load_model(os.fspath(path), compile=compile), info
@@ -177,8 +181,7 @@ def float32_model(model):
     config = _float32_policies(model.get_config(), replaced)
     if not replaced:
         return model
-    import kerasseg  # noqa: F401  (registers the custom objects)
-
+    _register_custom_objects()
     copy = type(model).from_config(config)
     copy.set_weights(model.get_weights())
     return copy
