@@ -26,8 +26,10 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     # setuptools and wheel: tests/test_packaging.py builds the wheel without build isolation.
+    # import-linter: tests/test_layers.py checks the package's layers (.importlinter); 2.17 has
+    # every contract option used there (exhaustive layers, acyclic_siblings).
     "test": ["pytest>=8", "pytest-timeout>=2.2", "tensorflow-serving-api==2.21.*", "grpcio>=1.60",
-             "setuptools>=61", "wheel>=0.37"],
+             "setuptools>=61", "wheel>=0.37", "import-linter>=2.17,<3"],
     "serving": ["tensorflow-serving-api==2.21.*", "grpcio>=1.60"],
 }
 

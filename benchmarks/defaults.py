@@ -113,7 +113,7 @@ def run_row(row, budget, output):
     """Train row ``row`` with the defaults and the budget, score it, store the result."""
     import kerasseg
     from kerasseg.inference import evaluate_model
-    from kerasseg.training.checkpoint import jsonable, write_json_atomic
+    from kerasseg.files import write_json_atomic
 
     train, held_out, description = row_data(row)
     run_dir = output / f"run_{row}"
@@ -135,7 +135,7 @@ def run_row(row, budget, output):
         "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch,
         "load": os.getloadavg(),
     }
-    write_json_atomic(str(output / f"{row}.json"), jsonable(record))
+    write_json_atomic(output / f"{row}.json", record)
     print(f"row {row}: held-out Dice {record['dice']:.4f} ({train_seconds:.0f} s)", flush=True)
     return record
 
@@ -214,7 +214,7 @@ def render(output):
 
 def write_section(output, results_md=RESULTS_MD):
     """Put the table between the defaults markers of ``results_md`` (appended if absent)."""
-    from kerasseg.training.checkpoint import write_text_atomic
+    from kerasseg.files import write_text_atomic
 
     table = render(output)
     text = results_md.read_text() if results_md.exists() else ""

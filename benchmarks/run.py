@@ -43,7 +43,7 @@ from benchmarks.suite import report  # noqa: E402
 from benchmarks.suite.measure import machine_description, percent  # noqa: E402
 from benchmarks.suite.settings import FAMILIES, get_settings  # noqa: E402
 from benchmarks.suite.targets import evaluate_targets  # noqa: E402
-from kerasseg.training.checkpoint import jsonable  # noqa: E402
+from kerasseg.files import write_json_atomic, write_text_atomic  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "out"
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
@@ -94,11 +94,8 @@ class Run:
 
     def save(self):
         """Write ``results.json`` (atomically)."""
-        from kerasseg.training.checkpoint import write_text_atomic
-
         self.results["run"]["seconds"] = time.perf_counter() - self.start
-        write_text_atomic(str(self.output / "results.json"),
-                          json.dumps(jsonable(self.results), indent=2, sort_keys=True))
+        write_json_atomic(self.output / "results.json", self.results)
 
     def section(self, key):
         """Measure section ``key``, store it, print its table, save the JSON."""
@@ -340,8 +337,6 @@ class Run:
 
     def finish(self):
         """Judge the targets, print them, write ``results.json`` and ``RESULTS.md``."""
-        from kerasseg.training.checkpoint import write_text_atomic
-
         # Percentages of peak against this results file's peak (kept sections included).
         for key in ("training", "variants"):
             section = self.results.get(key)
@@ -418,9 +413,7 @@ def main(argv=None):
         from benchmarks.suite.worker import run_spec
 
         result = run_spec(json.loads(args.worker))
-        from kerasseg.training.checkpoint import write_text_atomic
-
-        write_text_atomic(args.worker_result, json.dumps(jsonable(result)))
+        write_json_atomic(args.worker_result, result)
         return 0
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = get_settings(mode)

@@ -13,13 +13,63 @@ Example:
 """
 
 import importlib
+import os
 
-from kerasseg import losses, metrics
-from kerasseg.models import build, list_models
-
-__version__ = "0.1.0"
+from kerasseg import losses, metrics, models
+from kerasseg._version import __version__
+from kerasseg.models import list_models
 
 _LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
+
+
+def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, **options):
+    """Build a segmentation model by family name, with random, saved or zoo weights.
+
+    :func:`kerasseg.models.build` with one addition: ``weights`` may name a zoo entry.
+    (The models layer does not know the zoo, which sits above it; see ``.importlinter``.)
+
+    Args:
+        name: a name from :func:`kerasseg.list_models` (``"unet"``, ``"fcn8s"``,
+            ``"deeplab"``) or an alias (``"deeplabv3plus"``); case-insensitive.
+        input_shape: ``(height, width, channels)``. Height and width may be ``None``
+            (any size that is a multiple of the model's total stride); channels is any
+            positive count.
+        num_classes: number of output channels (classes including background; 1 for a
+            single sigmoid output).
+        weights: ``None`` (random initialization), a path to a ``.weights.h5`` file, or
+            the name of a zoo entry (see :mod:`kerasseg.zoo`): any string that does not
+            end in ``.h5`` and is not an existing path.
+        **options: family-specific options such as ``depth`` or ``backbone``; see each
+            family's builder (``kerasseg.models.unet.build_unet`` and so on).
+
+    Returns:
+        A Keras 3 functional ``keras.Model`` mapping ``(B, H, W, C)`` images to
+        ``(B, H, W, num_classes)`` outputs (logits unless ``output_activation`` says
+        otherwise).
+
+    Raises:
+        ValueError: for an unknown name, an unknown option (the valid ones are listed),
+            an invalid ``input_shape`` or ``num_classes``, an option value the family
+            rejects, an unknown zoo entry or one incompatible with the request.
+        FileNotFoundError: if ``weights`` is a path that does not exist.
+
+    Example:
+        >>> import kerasseg
+        >>> model = kerasseg.build("unet", input_shape=(256, 256, 1), num_classes=3,
+        ...                        depth=4, base_filters=32)
+        >>> model.output_shape
+        (None, 256, 256, 3)
+    """
+    from kerasseg.models.build import check_request
+
+    canonical, input_shape = check_request(name, input_shape, num_classes, weights, options)
+    if weights is not None and not str(weights).endswith(".h5") and not os.path.exists(weights):
+        from kerasseg import zoo  # a zoo entry by name
+
+        return zoo.build_from_zoo(str(weights), arch=canonical, input_shape=input_shape,
+                                  num_classes=num_classes, **options)
+    return models.build(canonical, input_shape=input_shape, num_classes=num_classes,
+                        weights=weights, **options)
 
 
 def __getattr__(name):

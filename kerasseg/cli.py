@@ -239,7 +239,7 @@ def _train(args):
         raise SystemExit("kerasseg train: --data is required (except with --resume)")
     data = args.data
     if args.resume:
-        from kerasseg.training.checkpoint import read_json
+        from kerasseg.files import read_json
 
         stored = read_json(os.path.join(args.output, "run.json"))
         if stored is None and data is None:
@@ -284,7 +284,7 @@ def _add_plan(sub):
 
 def _plan(args):
     from kerasseg.plan import fingerprint, plan_training
-    from kerasseg.training.checkpoint import jsonable, write_json_atomic
+    from kerasseg.files import write_json_atomic
 
     if args.epochs is not None and args.budget is not None:
         raise SystemExit("kerasseg plan: give either --epochs or --budget, not both")
@@ -292,7 +292,7 @@ def _plan(args):
     plan = plan_training(fingerprint(dataset), args.model, given=_planned_args(args))
     print(plan.table())
     if args.output:
-        write_json_atomic(args.output, jsonable(plan.to_dict()))
+        write_json_atomic(args.output, plan.to_dict())
         print(f"plan written to {args.output}")
     return 0
 
@@ -312,7 +312,7 @@ def _add_evaluate(sub):
 
 
 def _evaluation_cases(args, dataset):
-    from kerasseg.training.checkpoint import read_json
+    from kerasseg.files import read_json
 
     if args.cases == "all":
         return dataset, "all cases"

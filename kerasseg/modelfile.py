@@ -12,7 +12,16 @@ import json
 import os
 import zipfile
 
+from kerasseg.files import atomic_path
+
 INFO_MEMBER = "kerasseg.json"
+
+
+def _register_custom_objects():
+    """Import the modules whose custom layers, losses and metrics register with Keras."""
+    import kerasseg.losses  # noqa: F401
+    import kerasseg.metrics  # noqa: F401
+    import kerasseg.models  # noqa: F401
 
 
 def save_model(model, path, info=None):
@@ -36,19 +45,10 @@ def save_model(model, path, info=None):
         payload = json.dumps(info or {}, indent=2, sort_keys=True)
     except TypeError as error:
         raise ValueError(f"`info` must be JSON-serializable: {error}") from error
-    from kerasseg.training.checkpoint import temp_path
-
-    temp = temp_path(path, ".keras")
-    try:
+    with atomic_path(path, ".keras") as temp:
         model.save(temp)
         with zipfile.ZipFile(temp, "a") as archive:
             archive.writestr(INFO_MEMBER, payload)
-        with open(temp, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def read_info(path):
@@ -96,7 +96,7 @@ def load_model(path, compile=False):
     """
     import keras
 
-    import kerasseg  # noqa: F401  (registers the custom objects)
+    _register_custom_objects()
 
     info = read_info(path)
     return keras.saving.load_model(os.fspath(path), compile=compile), info
@@ -181,8 +181,7 @@ def float32_model(model):
     config = _float32_policies(model.get_config(), replaced)
     if not replaced:
         return model
-    import kerasseg  # noqa: F401  (registers the custom objects)
-
+    _register_custom_objects()
     copy = type(model).from_config(config)
     copy.set_weights(model.get_weights())
     return copy
@@ -226,8 +225,6 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
 
     import h5py
 
-    from kerasseg.training.checkpoint import temp_path
-
     if weights_dtype not in ("float32", "float16"):
         raise ValueError(
             f"`weights_dtype` must be 'float32' or 'float16'. Received: weights_dtype={weights_dtype!r}")
@@ -244,8 +241,7 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
         json.dumps(info)
     except TypeError as error:
         raise ValueError(f"`info_updates` must be JSON-serializable: {error}") from error
-    temp = temp_path(target, ".keras")
-    try:
+    with atomic_path(target, ".keras") as temp:
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(
                 temp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
             for name in source.namelist():
@@ -268,8 +264,4 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
                     data = json.dumps(config).encode("utf-8")
                 archive.writestr(name, data)
             archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     return os.path.getsize(target)

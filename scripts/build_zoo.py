@@ -82,7 +82,7 @@ def package(name, data_root, runs):
     from kerasseg.data import load_dataset
     from kerasseg.inference import evaluate_model, shift_grid, tta_flips
     from kerasseg.modelfile import compact_model, load_model
-    from kerasseg.training.checkpoint import read_json, write_json_atomic, write_text_atomic
+    from kerasseg.files import read_json, write_json_atomic, write_text_atomic
 
     recipe = RECIPES[name]
     run_dir = pathlib.Path(runs) / name
@@ -368,7 +368,7 @@ def readme():
         raise SystemExit(f"{README} has no zoo table marker {TABLE_START!r}")
     head, rest = text.split(TABLE_START, 1)
     tail = rest.split(TABLE_END, 1)[1]
-    from kerasseg.training.checkpoint import write_text_atomic
+    from kerasseg.files import write_text_atomic
 
     write_text_atomic(README, head + TABLE_START + "\n" + "\n".join(rows) + "\n" + TABLE_END + tail)
 

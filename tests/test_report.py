@@ -324,19 +324,6 @@ def test_panels_of_2d_cases(tmp_path):
         save_case_panels(evaluation, data, tmp_path / "bad.png")
 
 
-def test_failed_write_leaves_the_old_file(tmp_path):
-    from kerasseg.reporting.atomic import atomic_path
-
-    target = tmp_path / "eval.csv"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target, ".csv") as temp:
-            pathlib.Path(temp).write_text("half")
-            raise RuntimeError("interrupted")
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["eval.csv"]
-
-
 # --------------------------------------------------------------------------------- overlays
 
 

@@ -101,7 +101,9 @@ def test_download_stages_then_renames(tmp_path, monkeypatch):
     assert target.read_bytes() == data
     [(source, destination, staged)] = renames
     assert destination == str(target) and staged == data
-    assert source.startswith(str(target) + ".") and source.endswith(".part")
+    # A hidden staging file in the target's folder (kerasseg.files.atomic_path).
+    assert os.path.dirname(source) == str(target.parent)
+    assert os.path.basename(source).startswith(".file.keras.") and source.endswith(".part")
     assert os.listdir(target.parent) == ["file.keras"]
 
 

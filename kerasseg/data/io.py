@@ -11,16 +11,15 @@ Two families of files are handled:
 
 Arrays follow the conventions of :mod:`kerasseg.data.types`: images are float32
 ``(D, H, W, C)``, label maps integer ``(D, H, W)``. Every writer is atomic: the file (and a
-``.mhd`` file's ``.raw`` companion) is written under a temporary name in the target folder
-and then renamed, so that a reader never sees half a file.
+``.mhd`` file's ``.raw`` companion) is written in a hidden folder beside the target and then
+renamed into place (:func:`kerasseg.files.atomic_files`), so that a reader never sees half
+a file.
 """
 
 import gzip
 import os
 import pathlib
-import shutil
 import struct
-import tempfile
 import zlib
 
 import cv2
@@ -29,6 +28,7 @@ import SimpleITK as sitk
 
 from kerasseg.data.errors import DataError
 from kerasseg.data.types import Geometry
+from kerasseg.files import atomic_files
 
 VOLUME_EXTENSIONS = (".nii.gz", ".nii", ".mhd", ".mha", ".nrrd", ".nhdr")
 PLANAR_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
@@ -726,7 +726,8 @@ def _write(path, array, geometry, reference, is_label):
         def write(target):
             sitk.WriteImage(image, str(target), compress)
 
-    _atomic_write(path, write)
+    with atomic_files(path) as target:
+        write(target)
     return str(path)
 
 
@@ -801,22 +802,6 @@ def _apply_geometry(image, geometry):
     image.SetSpacing([float(s) for s in geometry.spacing])
     image.SetOrigin([float(o) for o in geometry.origin])
     image.SetDirection([float(d) for d in geometry.direction])
-
-
-def _atomic_write(path, write):
-    """Write into a temporary folder beside ``path``, then rename every file into place."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder))
-    try:
-        target = staging / path.name
-        write(target)
-        produced = sorted(p for p in staging.iterdir() if p != target)
-        for companion in produced:  # data files (.raw) first, the header last
-            os.replace(companion, folder / companion.name)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fmt(values):

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -36,6 +35,7 @@ from kerasseg.data.preprocess import (
     sample_patch_start,
 )
 from kerasseg.data.types import CaseData, Geometry
+from kerasseg.files import atomic_path
 
 __all__ = [
     "MODES",
@@ -401,16 +401,8 @@ def _case_identity(item, spec_key):
 
 
 def _atomic_save(path, array):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, ".tmp") as temp, open(temp, "wb") as handle:
+        np.save(handle, array)
 
 
 def _check_cases(items, ids, channels, labels, num_classes, patch_size):

@@ -17,12 +17,10 @@ place, so TF Serving (which polls ``DIR`` for numbered folders) never sees half 
 import datetime
 import json
 import os
-import shutil
 
 import tensorflow as tf
 
 from kerasseg.export import model_card as _card
-from kerasseg.export._files import atomic_write_text, replace_dir, temp_dir_beside
 from kerasseg.export.normalization import normalization_spec
 from kerasseg.export.serving_config import (
     ModelEntry,
@@ -45,6 +43,7 @@ from kerasseg.export.signatures import (
     model_info,
     tensor_signature_spec,
 )
+from kerasseg.files import atomic_dir, write_text_atomic
 from kerasseg.modelfile import float32_model
 
 METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
@@ -268,14 +267,9 @@ def saved_model(
     if volume is not None:
         metadata["volume"] = volume
 
-    tmp = temp_dir_beside(target)
-    try:
-        saved = os.path.join(tmp, "saved_model")
+    with atomic_dir(target, overwrite) as saved:
         tf.saved_model.save(module, saved, signatures=signatures)
-        atomic_write_text(os.path.join(saved, METADATA_FILE), json.dumps(metadata, indent=2))
-        replace_dir(saved, target, overwrite)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_text_atomic(os.path.join(saved, METADATA_FILE), json.dumps(metadata, indent=2))
 
     versions = present_versions(export_dir)
     base = serving_base_path.rstrip("/") + "/" + model_name
@@ -283,7 +277,7 @@ def saved_model(
                        [ModelEntry(model_name, base_path=base, versions=versions)])
     if batching:
         write_batching_config(os.path.join(export_dir, "batching_parameters.txt"))
-    atomic_write_text(os.path.join(export_dir, "MODEL_CARD.md"),
+    write_text_atomic(os.path.join(export_dir, "MODEL_CARD.md"),
                       _card.model_card(metadata, versions, serving_base_path,
                                        folder=os.path.basename(os.path.abspath(export_dir))))
     return target

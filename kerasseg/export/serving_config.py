@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Union
 
-from kerasseg.export._files import atomic_write_text
+from kerasseg.files import write_text_atomic
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 VERSION_POLICIES = ("latest", "all", "specific")
@@ -152,7 +152,7 @@ def write_model_config(path, models):
         ...                    [ModelEntry("unet", versions=[1, 2])])
         'exported/models.config'
     """
-    return atomic_write_text(path, model_config_text(models))
+    return write_text_atomic(path, model_config_text(models))
 
 
 BATCHING_DEFAULTS = {
@@ -228,7 +228,7 @@ def write_batching_config(path, **parameters):
         >>> write_batching_config("exported/batching_parameters.txt", max_batch_size=8)
         'exported/batching_parameters.txt'
     """
-    return atomic_write_text(path, batching_config_text(**parameters))
+    return write_text_atomic(path, batching_config_text(**parameters))
 
 
 def present_versions(model_dir):

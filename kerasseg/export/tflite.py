@@ -31,8 +31,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.export._files import atomic_write_bytes
 from kerasseg.export.signatures import function_variables, model_info, probabilities_and_mask
+from kerasseg.files import write_bytes_atomic
 from kerasseg.modelfile import float32_model
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
@@ -172,7 +172,7 @@ def tflite(
         )
         flatbuffer = _convert(converter, quantize, samples, int8_io)
     path = os.fspath(path)
-    atomic_write_bytes(path, flatbuffer)
+    write_bytes_atomic(path, flatbuffer)
     return path
 
 

@@ -11,8 +11,8 @@ What ``kerasseg evaluate --report FILE`` writes, also usable from Python:
   :func:`plot_history` draws the training curves of a ``history.csv``.
 
 Modules: :mod:`~kerasseg.reporting.tables` (numbers), :mod:`~kerasseg.reporting.figures`
-(PNG, Matplotlib's object API only, loaded on first use), :mod:`~kerasseg.reporting.atomic`
-(atomic writes).
+(PNG, Matplotlib's object API only, loaded on first use). Files are written atomically
+with :mod:`kerasseg.files`.
 
 Example:
     >>> from kerasseg.inference import evaluate_model

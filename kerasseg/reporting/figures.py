@@ -3,7 +3,7 @@
 Figures are drawn with Matplotlib's object API (``matplotlib.figure.Figure`` on an Agg
 canvas): ``pyplot`` is never imported and the global backend is never changed, so these
 functions are safe in scripts, servers and notebooks alike. Every file is written
-atomically (temporary file in the same folder, then ``os.replace``).
+atomically (:func:`kerasseg.files.atomic_path`).
 
 Label colours come from the colour-blind-safe Okabe-Ito palette: class 1 orange, class 2
 sky blue, class 3 bluish green, then yellow, blue, vermillion, reddish purple (cycling).
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kerasseg.reporting.atomic import save_figure_atomic
+from kerasseg.files import atomic_path
 from kerasseg.reporting.tables import class_names_of, select_cases
 
 #: RGB colours of classes 1, 2, ... (class ``k`` uses ``PALETTE[(k - 1) % len(PALETTE)]``).
@@ -25,6 +25,16 @@ PALETTE = ((0.902, 0.624, 0.0), (0.337, 0.706, 0.914), (0.0, 0.620, 0.451),
            (0.800, 0.475, 0.655))
 OVERLAY_ALPHA = 0.5
 DPI = 110
+
+
+def _save_png(figure, path):
+    """Save ``figure`` as PNG to ``path`` atomically; return ``path`` as a string."""
+    path = os.fspath(path)
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"`path` must end in '.png'. Received: path={path!r}")
+    with atomic_path(path, ".png") as temp:
+        figure.savefig(temp, format="png", dpi=DPI)
+    return path
 
 
 def _figure(width, height):
@@ -187,7 +197,7 @@ def save_overlay(image2d, label2d, path, class_names=None, title=None):
     if handles:
         figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
                       fontsize=9, frameon=False)
-    return save_figure_atomic(figure, path, dpi=DPI)
+    return _save_png(figure, path)
 
 
 def _find_case(cases, case_id):
@@ -294,7 +304,7 @@ def save_case_panels(evaluation, cases, path, class_names=None):
     if handles:
         figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5),
                       fontsize=10, frameon=False)
-    return save_figure_atomic(figure, path, dpi=DPI)
+    return _save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------- training curves
@@ -452,4 +462,4 @@ def plot_history(history_csv_or_list, path):
     axes_list[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes_list[-1].set_xlabel("epoch")
     figure.suptitle("Training history", fontsize=12)
-    return save_figure_atomic(figure, path, dpi=DPI)
+    return _save_png(figure, path)

@@ -18,14 +18,20 @@ Summary statistics (mean, std, median, min, max) are taken over the finite value
 import csv
 import datetime
 import io
-import json
 import math
 import os
 import pathlib
 
 import numpy as np
 
-from kerasseg.reporting.atomic import write_text_atomic
+from kerasseg._version import __version__
+from kerasseg.files import (
+    read_json,
+    restore_non_finite,
+    to_json_compatible,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 #: CSV columns: one row per case and class, then the summary rows.
 CSV_COLUMNS = ("case_id", "class", "dice", "jaccard", "sensitivity", "specificity",
@@ -179,65 +185,7 @@ def select_cases(evaluation):
 
 
 # ------------------------------------------------------------------------------------ JSON
-
-
-def _pointer_token(key):
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def to_json_compatible(value, pointer="", non_finite=None):
-    """Convert a nested structure to standard JSON types.
-
-    NumPy scalars and arrays become numbers and lists, paths and dates strings; a NaN or
-    infinite number becomes ``None`` and is recorded in ``non_finite`` under its JSON
-    pointer.
-
-    Args:
-        value: dicts, lists, tuples, numbers, strings, NumPy values, paths, dates.
-        pointer: JSON pointer of ``value`` in the whole document.
-        non_finite: dict receiving ``{pointer: "nan" | "inf" | "-inf"}``.
-
-    Returns:
-        The converted value.
-
-    Example:
-        >>> found = {}
-        >>> to_json_compatible({"d": [0.5, float("inf")]}, non_finite=found), found
-        ({'d': [0.5, None]}, {'/d/1': 'inf'})
-    """
-    non_finite = {} if non_finite is None else non_finite
-    if isinstance(value, dict):
-        return {str(k): to_json_compatible(v, f"{pointer}/{_pointer_token(k)}", non_finite)
-                for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [to_json_compatible(v, f"{pointer}/{i}", non_finite) for i, v in enumerate(value)]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isfinite(value):
-            return value
-        non_finite[pointer] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
-
-
-def _resolve(document, pointer):
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-    parent = document
-    for part in parts[:-1]:
-        parent = parent[int(part)] if isinstance(parent, list) else parent[part]
-    return parent, (int(parts[-1]) if isinstance(parent, list) else parts[-1])
+# NaN and infinities become null, listed under "non_finite" (kerasseg.files.to_json_compatible).
 
 
 def load_report(path):
@@ -262,12 +210,8 @@ def load_report(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Report file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
-    for pointer, text in document.get("non_finite", {}).items():
-        parent, key = _resolve(document, pointer)
-        parent[key] = float(text)
-    return document
+    document = read_json(path)
+    return restore_non_finite(document, document.get("non_finite", {}))
 
 
 # ------------------------------------------------------------------------------------- CSV
@@ -403,17 +347,15 @@ def write_report(evaluation, path, extra=None):
     meta = dict(extra or {})
     meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc)
                     .isoformat(timespec="seconds"))
-    from kerasseg import __version__
-
     meta.setdefault("kerasseg_version", __version__)
     body = {key: value for key, value in evaluation.items() if key != "predictions"}
     body["meta"] = meta
     body["units"] = dict(_UNITS)
     non_finite = {}
-    document = to_json_compatible(body, "", non_finite)
+    document = to_json_compatible(body, non_finite=non_finite)
     document["notes"] = _NOTE
     document["non_finite"] = non_finite
-    write_text_atomic(paths["json"], json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_json_atomic(paths["json"], document, sort_keys=False)
     write_text_atomic(paths["csv"], _csv_text(evaluation))
     return paths
 

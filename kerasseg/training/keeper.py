@@ -20,8 +20,8 @@ import time
 
 import keras
 
+from kerasseg.files import write_text_atomic
 from kerasseg.modelfile import read_info, save_model
-from kerasseg.training.checkpoint import write_text_atomic
 
 log = logging.getLogger("kerasseg")
 

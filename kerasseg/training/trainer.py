@@ -20,7 +20,6 @@ cross-entropy, AdamW, foreground oversampling. ``plan=False`` fills unset option
 """
 
 import dataclasses
-import json
 import logging
 import inspect
 import os
@@ -29,8 +28,8 @@ import tempfile
 import time
 
 from kerasseg.data.augment import flipped_axes
+from kerasseg.files import read_json, write_json_atomic
 from kerasseg.training import keeper as keeper_lib
-from kerasseg.training.checkpoint import jsonable, read_json, write_json_atomic
 
 log = logging.getLogger("kerasseg")
 
@@ -403,7 +402,7 @@ def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
         for line in plan.table().splitlines():
             log.info("%s", line)
         if chief:
-            write_json_atomic(os.path.join(output_dir, PLAN_FILE), jsonable(plan.to_dict()))
+            write_json_atomic(os.path.join(output_dir, PLAN_FILE), plan.to_dict())
     else:
         for name in unset:
             settings[name] = FIXED_DEFAULTS[name]
@@ -572,7 +571,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
             "info": info,
         }
         if chief:
-            write_json_atomic(os.path.join(output_dir, RUN_FILE), jsonable(stored))
+            write_json_atomic(os.path.join(output_dir, RUN_FILE), stored)
 
     log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
              dataset.format, len(dataset), len(train_ids), len(val_ids), len(test_ids),
@@ -655,12 +654,11 @@ def _run(data, output_dir, settings, state, stored, verbose):
         from kerasseg.inference import evaluate_model
 
         evaluation = evaluate_model(best_path, val_cases)
-        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), jsonable(evaluation))
+        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), evaluation)
         _log_evaluation("validation", evaluation)
         if test_ids:
             evaluation["test"] = evaluate_model(best_path, dataset.subset(test_ids))
-            write_json_atomic(os.path.join(output_dir, "test_cases.json"),
-                              jsonable(evaluation["test"]))
+            write_json_atomic(os.path.join(output_dir, "test_cases.json"), evaluation["test"])
             _log_evaluation("held-out test", evaluation["test"])
     log.info("best model: %s (val_dice %s at epoch %s)", best_path,
              "-" if state["best"] is None else f"{state['best']:.4f}", state["best_epoch"])

@@ -22,13 +22,13 @@ carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw
 no options: ``kerasseg predict --model NAME ...``.
 """
 
-import contextlib
 import hashlib
 import json
 import os
 import urllib.error
 import urllib.request
-import uuid
+
+from kerasseg.files import atomic_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "registry.json")
@@ -130,11 +130,11 @@ def _checked(path, record):
 def download(url, path, expected_sha256, timeout=60):
     """Download ``url`` to ``path`` through a staging file checked against a SHA-256.
 
-    The bytes go to a staging file beside ``path`` (``<path>.<unique>.part``) while their
-    SHA-256 is computed; only a complete file with the expected digest is renamed to
-    ``path``, atomically (``os.replace``), so ``path`` is never a partial or corrupt file,
-    even when several processes download it at once. The staging file is removed on any
-    failure.
+    The bytes go to a hidden staging file beside ``path`` (``.<name>.<unique>.part``, see
+    :func:`kerasseg.files.atomic_path`) while their SHA-256 is computed; only a complete
+    file with the expected digest is renamed to ``path``, atomically, so ``path`` is never a
+    partial or corrupt file, even when several processes download it at once. The staging
+    file is removed on any failure.
 
     Args:
         url: the address; ``http(s)://``, or ``file://`` for a local mirror.
@@ -154,19 +154,14 @@ def download(url, path, expected_sha256, timeout=60):
         ...              "/tmp/cache/hippocampus-unet.keras", zoo.entry("hippocampus-unet")["sha256"])
         '/tmp/cache/hippocampus-unet.keras'
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    staging = f"{path}.{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
-    try:
+    with atomic_path(path, ".part") as staging:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    open(staging, "xb") as out:
+                    open(staging, "wb") as out:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     digest.update(block)
                     out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
         except (OSError, ValueError) as error:  # URLError is an OSError; a bad URL a ValueError
             raise OSError(f"Downloading {url} to {path} failed: {error}") from error
         actual = digest.hexdigest()
@@ -175,10 +170,6 @@ def download(url, path, expected_sha256, timeout=60):
                 f"The file downloaded from {url} has SHA-256 {actual}, not the expected "
                 f"{expected_sha256}; it is corrupt or from another release and was discarded."
             )
-        os.replace(staging, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(staging)
     return path
 
 
