@@ -7,7 +7,10 @@ class names and training patch size, so :class:`Predictor` needs no other option
 1. the case is preprocessed as in training (normalization, resampling);
 2. each slice (with its 2.5-D neighbours) is zero-padded to a multiple of the model
    stride; a slice larger than the training patch is predicted in overlapping tiles of
-   the patch size whose softmax outputs are blended with Gaussian weights (nnU-Net);
+   the patch size whose softmax outputs are blended with Gaussian weights (nnU-Net).
+   A model with instance or group normalization (statistics over the whole image, zero
+   padding included) sees each slice on a canvas of its training patch size, as in
+   training, so that those statistics are the ones it learned with;
 3. with ``tta=True`` the softmax of the flipped inputs is averaged with the plain one:
    every combination of the flips the model was trained with (its info's ``flip_axes``;
    horizontal, vertical and both for models without that record). A model trained
@@ -29,6 +32,9 @@ import os
 import numpy as np
 
 from kerasseg.evaluation import evaluate_case
+
+# Normalization layers whose statistics are taken over the image (padding included).
+SPATIAL_STATISTICS = ("instance", "group")
 
 TTA_FLIPS = ((), (1,), (2,), (1, 2))  # batch axes: 1 = rows, 2 = columns
 
@@ -154,6 +160,10 @@ class Predictor:
         self.patch = tuple(int(n) for n in info["patch_size"])
         self.stride = int(info["stride"])
         self.num_classes = int(info["num_classes"])
+        # Instance and group normalization average over the image, padding included:
+        # predict on the training canvas so that the statistics match training's.
+        normalization = (info.get("model_options") or {}).get("normalization")
+        self.canvas = self.patch if normalization in SPATIAL_STATISTICS else (0, 0)
         self.tta = bool(tta)
         self.flips = tta_flips(info)
         if self.tta and len(self.flips) == 1:
@@ -237,7 +247,8 @@ class Predictor:
         n, height, width, _ = slices.shape
         tile_h, tile_w = self.patch
         if height <= tile_h and width <= tile_w:
-            ph, pw = _round_up(height, self.stride), _round_up(width, self.stride)
+            ph = max(_round_up(height, self.stride), self.canvas[0])
+            pw = max(_round_up(width, self.stride), self.canvas[1])
             padded = np.zeros((n, ph, pw, slices.shape[-1]), "float32")
             top, left = (ph - height) // 2, (pw - width) // 2
             padded[:, top:top + height, left:left + width] = slices

@@ -237,3 +237,26 @@ def test_bad_shift_offsets_are_a_clear_error(bad):
         Predictor(_pixelwise_model(), _info((8, 8)), shifts=bad)
     with pytest.raises(ValueError, match="integer pixel offsets"):
         Predictor(_pixelwise_model(), dict(_info((8, 8)), shift_offsets=bad))
+
+
+def _canvas_mean_model():
+    """Class-1 logit = pixel minus the image mean (zero padding included), as instance norm."""
+    inputs = keras.Input((None, None, 1))
+    centred = inputs - keras.ops.mean(inputs, axis=(1, 2), keepdims=True)
+    return keras.Model(inputs, keras.ops.concatenate([keras.ops.zeros_like(centred),
+                                                      4.0 * centred], axis=-1))
+
+
+@pytest.mark.parametrize("normalization, canvas", [("instance", 32), ("group", 32),
+                                                   ("batch", 16), (None, 16)])
+def test_spatial_statistics_models_predict_on_the_training_canvas(normalization, canvas):
+    # A 10x12 slice of ones: padded to the stride (16x16) its mean is 120/256, on the
+    # 32x32 training canvas 120/1024. Only instance and group normalization average over
+    # the image, so only they get the training canvas.
+    info = _info((32, 32), stride=8)
+    if normalization:
+        info["model_options"] = {"normalization": normalization}
+    scores = Predictor(_canvas_mean_model(), info).predict_slices(np.ones((1, 10, 12, 1),
+                                                                           "float32"))
+    expected = 1.0 / (1.0 + np.exp(-4.0 * (1.0 - 120.0 / canvas**2)))
+    np.testing.assert_allclose(scores[..., 1], expected, rtol=1e-5)
