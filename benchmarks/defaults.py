@@ -224,9 +224,16 @@ def render(output):
             f"{record['epochs']} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
             f"{record['dice']:.4f} | {tuned:.3f} | {gap:+.3f} | "
             f"{'yes' if gap >= -0.03 else 'no'} |")
-        notes.append(f"{row}: tuned = {source}; measured step "
-                     f"{record['measured']['step_seconds']:.3f} s, load average at the end "
-                     f"{record['load'][0]:.1f}.")
+        note = (f"{row}: tuned = {source}; measured step "
+                f"{record['measured']['step_seconds']:.3f} s, load average at the end "
+                f"{record['load'][0]:.1f}.")
+        if record["train_seconds"] > 1.1 * record["budget"]:
+            note += (" Training overran the budget: other work shared the CPU, so the step "
+                     "time measured at the start was lower than the steps that followed.")
+        if record.get("earlier_scores"):
+            earlier = ", ".join(f"{v:.4f}" for v in record["earlier_scores"])
+            note += f" Scored again after a prediction fix (earlier: {earlier})."
+        notes.append(note)
     return ("\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
             + render_precision(output))
 
