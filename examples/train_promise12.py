@@ -36,6 +36,8 @@ WHERE = __doc__.split("Settings come from")[0]
 
 
 def parse_args(argv=None):
+    from kerasseg.data.pipeline import MODES
+
     parser = argparse.ArgumentParser(description="Train a U-Net on PROMISE12 prostate MRI.")
     parser.add_argument("--data-dir", help="folder holding the PROMISE12 cases")
     parser.add_argument("--budget", default=None,
@@ -49,7 +51,7 @@ def parse_args(argv=None):
                         help="model option (planned: depth, base_filters, normalization)")
     parser.add_argument("--target-spacing", default=None,
                         help="x,y,z in mm; an empty entry keeps that axis (planned: the median)")
-    parser.add_argument("--mode", default=None, choices=["2d", "2.5d"], help="planned: 2.5d")
+    parser.add_argument("--mode", default=None, choices=list(MODES), help="planned: 2.5d")
     parser.add_argument("--resume", action="store_true")
     return parser.parse_args(argv)
 

@@ -108,7 +108,7 @@ def _add_planned_options(p):
     """The options the plan fills (see `kerasseg plan`); shared by train and plan."""
     from kerasseg.data.augment import AUGMENT_PRESETS
     from kerasseg.data.pipeline import MODES
-    from kerasseg.data.preprocess import NORMALIZATION_METHODS
+    from kerasseg.data.normalization import NAMED_NORMALIZATIONS
     from kerasseg.training.recipe import SCHEDULES
 
     p.add_argument("--epochs", type=int, default=None, help=f"{PLANNED}: fitted to --budget")
@@ -129,9 +129,10 @@ def _add_planned_options(p):
                    help="volume axis that 2-D slices are taken across (0, 1 or 2), or several "
                         "for a multi-view model, e.g. 0,1,2: prediction averages the views "
                         f"({PLANNED})")
-    p.add_argument("--normalization", default=None, choices=list(NORMALIZATION_METHODS),
+    p.add_argument("--normalization", default=None, choices=list(NAMED_NORMALIZATIONS),
                    help=f"intensity normalization ({PLANNED}: a CT window for CT, zscore "
-                        "otherwise)")
+                        "otherwise); the methods with required parameters (scale, fixed, "
+                        "ct_window) are given as a dict to kerasseg.train")
     p.add_argument("--target-spacing", type=_spacing, default=None,
                    help="x,y[,z] in mm; leave an entry empty to keep that axis; 'keep' keeps "
                         f"the data's spacing ({PLANNED}: the median)")
@@ -178,7 +179,10 @@ def _add_labels(p):
 
 
 def _add_train(sub):
+    from kerasseg.data.augment import AUGMENT_BACKENDS
     from kerasseg.training.recipe import LOSSES
+    from kerasseg.training.strategy import STRATEGIES
+    from kerasseg.training.trainer import VERBOSITY
 
     p = sub.add_parser(
         "train", help="train a model on a data set",
@@ -199,9 +203,8 @@ def _add_train(sub):
     p.add_argument("--test-fraction", type=float, default=0.0,
                    help="cases held out from training and model selection")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", default="auto",
-                   choices=["auto", "default", "mirrored", "multiworker", "tpu"])
-    p.add_argument("--augment-backend", default="tf", choices=["tf", "albumentations"],
+    p.add_argument("--strategy", default="auto", choices=list(STRATEGIES))
+    p.add_argument("--augment-backend", default="tf", choices=list(AUGMENT_BACKENDS),
                    help="tf: in-graph TF ops (fast); albumentations: NumPy, one example at a "
                         "time; the same transforms, elastic deformation included")
     p.add_argument("--foreground-prob", type=float, default=0.33)
@@ -210,7 +213,7 @@ def _add_train(sub):
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.add_argument("--overwrite", action="store_true", help="start afresh in --output")
     p.add_argument("--no-evaluate", action="store_true", help="skip the final per-case evaluation")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.add_argument("--verbose", type=int, default=1, choices=list(VERBOSITY))
     p.set_defaults(func=_train)
 
 
@@ -389,6 +392,8 @@ def _predict(args):
 
 
 def _add_export(sub):
+    from kerasseg.export.tflite import QUANTIZE_MODES
+
     p = sub.add_parser("export", help="SavedModel for TF Serving and/or TFLite")
     p.add_argument("--model", required=True, help=".keras file or zoo entry")
     p.add_argument("--saved-model", help="TF Serving model folder (DIR/<version>/ is written)")
@@ -396,7 +401,7 @@ def _add_export(sub):
     p.add_argument("--name", default=None, help="served model name (default: folder name)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--tflite", help=".tflite file to write")
-    p.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
+    p.add_argument("--quantize", default="none", choices=list(QUANTIZE_MODES))
     p.add_argument("--data", help="data set for int8 calibration and the parity report")
     p.set_defaults(func=_export)
 

@@ -58,8 +58,10 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
     patch = tuple(info["patch_size"])
     spec = info["preprocessing"]
     result = {"saved_model": None, "tflite": None, "parity": None}
+    activation = predictor.activation  # the info's output activation, as in inference
     if saved_model_dir is not None:
         options = dict(
+            output_activation=activation,
             version=version, model_name=model_name, normalization=spec["normalization"],
             bytes_signature=False if spec.get("context", 0) else None, overwrite=overwrite,
             stride=info.get("stride"), class_names=info.get("class_names"),
@@ -80,9 +82,10 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
         batches = representative_batches(info, data) if data is not None else None
         result["tflite"] = exporter.tflite(
             predictor.model, tflite_path, quantize=quantize, representative_data=batches,
-            input_size=patch,
+            input_size=patch, output_activation=activation,
         )
         if batches is not None:
             images = np.concatenate(batches)[:parity_images]
-            result["parity"] = exporter.parity_report(predictor.model, tflite_path, images)
+            result["parity"] = exporter.parity_report(predictor.model, tflite_path, images,
+                                                       output_activation=activation)
     return result

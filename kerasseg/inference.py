@@ -124,7 +124,10 @@ class Predictor:
         model: a ``.keras`` path (with the info written by training), a zoo entry name,
             or a Keras model (then pass ``info``).
         info: dict with at least ``preprocessing``, ``patch_size``, ``stride``,
-            ``num_classes``; read from the model file when ``model`` is a path.
+            ``num_classes``; read from the model file when ``model`` is a path. Its
+            ``output_activation`` (``"logits"``, ``"softmax"`` or ``"sigmoid"``, written by
+            training; else read from the model's last layer) says whether the outputs
+            still need a softmax/sigmoid.
         tta: average over the flips the model was trained with (see module docstring).
         shifts: ``(row, column)`` pixel offsets whose predictions are averaged (see
             :func:`shift_grid`); ``None`` takes the info's ``shift_offsets`` (none when it
@@ -133,7 +136,8 @@ class Predictor:
         batch_size: slices or tiles per forward pass.
 
     Raises:
-        ValueError: if the info needed is missing, ``overlap`` is outside [0, 1), or
+        ValueError: if the info needed is missing, its ``output_activation`` is invalid,
+            ``overlap`` is outside [0, 1), or
             ``tta`` is asked of a model trained without flips, or ``shifts`` is not a
             list of integer pairs.
 
@@ -164,6 +168,7 @@ class Predictor:
         # predict on the training canvas so that the statistics match training's.
         normalization = (info.get("model_options") or {}).get("normalization")
         self.canvas = self.patch if normalization in SPATIAL_STATISTICS else (0, 0)
+        self.activation = _activation(model, info, self.num_classes)
         self.tta = bool(tta)
         self.flips = tta_flips(info)
         if self.tta and len(self.flips) == 1:
@@ -206,11 +211,14 @@ class Predictor:
                                for start in range(0, len(batch), self.batch_size)])
 
     def _forward(self, batch):
+        """Class probabilities of a batch: softmax/sigmoid only for a model of logits."""
         out = np.asarray(self._call(batch))
         out = out.astype("float32")
         if self.num_classes == 1:
-            prob = 1.0 / (1.0 + np.exp(-out))
+            prob = 1.0 / (1.0 + np.exp(-out)) if self.activation == "logits" else out
             return np.concatenate([1.0 - prob, prob], axis=-1)
+        if self.activation != "logits":
+            return out
         out = out - out.max(axis=-1, keepdims=True)
         exp = np.exp(out)
         return exp / exp.sum(axis=-1, keepdims=True)
@@ -315,6 +323,15 @@ class Predictor:
         scores = restore_prediction(scores, prepared, order=1)
         label = np.argmax(scores, axis=-1).astype("int32")
         return (label, scores) if return_probabilities else label
+
+
+def _activation(model, info, num_classes):
+    """The model's output activation: its info's ``output_activation`` (written by training),
+    else what its last layer declares (:func:`kerasseg.models.output_activation`)."""
+    from kerasseg.models.blocks import check_output_activation, output_activation
+
+    declared = info.get("output_activation") or output_activation(model)
+    return check_output_activation(declared, num_classes)
 
 
 def load_any(model):

@@ -13,6 +13,16 @@ import json
 import numpy as np
 from scipy import ndimage
 
+from kerasseg.data.normalization import (
+    NAMED_NORMALIZATIONS,
+    NORMALIZATION_METHODS,
+    ct_window,
+    minmax,
+    normalization_spec,
+    normalize_array,
+    percentile_clip,
+    zscore,
+)
 from kerasseg.data.types import Geometry
 
 __all__ = [
@@ -25,6 +35,8 @@ __all__ = [
     "minmax",
     "Normalizer",
     "NORMALIZATION_METHODS",
+    "NAMED_NORMALIZATIONS",
+    "normalization_spec",
     "crop_or_pad",
     "uncrop",
     "extract_slice",
@@ -230,235 +242,47 @@ def resample_label(label, geometry, target_spacing):
 
 
 # ------------------------------------------------------------------ intensity normalization
-
-
-def _channels_last_float(image):
-    image = np.asarray(image)
-    if image.ndim < 2:
-        raise ValueError(
-            "`image` must have spatial axes and a trailing channel axis. "
-            f"Received: image with shape {image.shape}"
-        )
-    return image.astype(np.float32, copy=False)
-
-
-def _check_mask(mask, image):
-    if mask is None:
-        return None
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != image.shape[:-1]:
-        raise ValueError(
-            f"`mask` must have the image's spatial shape {image.shape[:-1]}. "
-            f"Received: mask with shape {mask.shape}"
-        )
-    return mask
-
-
-def zscore(image, mask=None, nonzero=False, eps=1e-8):
-    """Z-score normalization per channel: ``(x - mean) / std``.
-
-    Statistics are computed per volume and per channel, over all voxels, over ``mask``
-    when given, or over each channel's nonzero voxels with ``nonzero=True`` (the usual
-    choice for skull-stripped brain MRI). With a mask, voxels outside it are set to 0.
-
-    Args:
-        image: array ``(..., C)`` with channels last, e.g. ``(D, H, W, C)``.
-        mask: optional boolean array of the image's spatial shape.
-        nonzero: use each channel's nonzero voxels as the mask.
-        eps: lower bound of the standard deviation (a constant channel becomes 0).
-
-    Returns:
-        float32 array of the same shape.
-
-    Raises:
-        ValueError: if ``mask`` does not have the image's spatial shape.
-
-    Example:
-        >>> out = zscore(np.array([[[[1.0], [3.0]]]]))
-        >>> out.ravel().tolist()
-        [-1.0, 1.0]
-    """
-    image = _channels_last_float(image)
-    mask = _check_mask(mask, image)
-    out = np.empty(image.shape, dtype=np.float32)
-    for c in range(image.shape[-1]):
-        channel = image[..., c]
-        region = mask if mask is not None else (channel != 0 if nonzero else None)
-        values = channel if region is None else channel[region]
-        if values.size == 0:
-            values = channel
-        mean = float(np.mean(values, dtype=np.float64))
-        std = float(np.std(values, dtype=np.float64))
-        normalized = (channel - mean) / max(std, eps)
-        if region is not None:
-            normalized = np.where(region, normalized, 0.0)
-        out[..., c] = normalized
-    return out
-
-
-def percentile_clip(image, lower=0.5, upper=99.5, mask=None, rescale=False):
-    """Clip each channel to its ``lower`` and ``upper`` intensity percentiles.
-
-    Args:
-        image: array ``(..., C)`` with channels last.
-        lower: lower percentile in [0, 100).
-        upper: upper percentile in (lower, 100].
-        mask: optional boolean array; percentiles are taken over it.
-        rescale: map the clipped range linearly to [0, 1].
-
-    Returns:
-        float32 array of the same shape.
-
-    Raises:
-        ValueError: if the percentiles are not ``0 <= lower < upper <= 100``.
-
-    Example:
-        >>> out = percentile_clip(np.arange(101.0).reshape(101, 1), 1, 99)
-        >>> float(out.min()), float(out.max())
-        (1.0, 99.0)
-    """
-    if not 0 <= lower < upper <= 100:
-        raise ValueError(
-            "`lower` and `upper` must satisfy 0 <= lower < upper <= 100. "
-            f"Received: lower={lower}, upper={upper}"
-        )
-    image = _channels_last_float(image)
-    mask = _check_mask(mask, image)
-    out = np.empty(image.shape, dtype=np.float32)
-    for c in range(image.shape[-1]):
-        channel = image[..., c]
-        values = channel if mask is None or not mask.any() else channel[mask]
-        lo, hi = np.percentile(values, [lower, upper])
-        clipped = np.clip(channel, lo, hi)
-        if rescale:
-            clipped = (clipped - lo) / max(hi - lo, 1e-8)
-        out[..., c] = clipped
-    return out
-
-
-def ct_window(image, center, width):
-    """Apply a CT intensity window and scale it to [0, 1].
-
-    Values below ``center - width / 2`` become 0, above ``center + width / 2`` become 1,
-    linear in between.
-
-    Args:
-        image: array of Hounsfield units, any shape.
-        center: window centre (level), e.g. 40 for soft tissue.
-        width: window width, positive, e.g. 400.
-
-    Returns:
-        float32 array of the same shape with values in [0, 1].
-
-    Raises:
-        ValueError: if ``width`` is not positive.
-
-    Example:
-        >>> ct_window(np.array([-200.0, 40.0, 240.0, 1000.0]), center=40, width=400).tolist()
-        [0.0, 0.5, 1.0, 1.0]
-    """
-    if not width > 0:
-        raise ValueError(f"`width` must be positive. Received: width={width}")
-    lower = center - width / 2.0
-    image = np.asarray(image, dtype=np.float32)
-    return np.clip((image - lower) / width, 0.0, 1.0).astype(np.float32)
-
-
-def minmax(image):
-    """Scale each channel linearly to [0, 1] by its minimum and maximum.
-
-    Args:
-        image: array ``(..., C)`` with channels last.
-
-    Returns:
-        float32 array of the same shape (a constant channel becomes 0).
-
-    Example:
-        >>> minmax(np.array([[2.0], [4.0], [6.0]])).ravel().tolist()
-        [0.0, 0.5, 1.0]
-    """
-    image = _channels_last_float(image)
-    axes = tuple(range(image.ndim - 1))
-    lo = image.min(axis=axes, keepdims=True)
-    hi = image.max(axis=axes, keepdims=True)
-    return ((image - lo) / np.maximum(hi - lo, 1e-8)).astype(np.float32)
-
-
-_REQUIRED = object()
-
-# method -> {param: default}; _REQUIRED marks parameters without default.
-_METHOD_PARAMS = {
-    "none": {},
-    "zscore": {"nonzero": False},
-    "percentile_clip": {"lower": 0.5, "upper": 99.5, "rescale": False},
-    "percentile_zscore": {"lower": 0.5, "upper": 99.5, "nonzero": False},
-    "ct_window": {"center": _REQUIRED, "width": _REQUIRED},
-    "minmax": {},
-}
-NORMALIZATION_METHODS = tuple(_METHOD_PARAMS)
+# The registry, its validation and both implementations (NumPy for training and inference,
+# TensorFlow for exported graphs) live in kerasseg.data.normalization; zscore,
+# percentile_clip, ct_window and minmax are re-exported from there.
 
 
 class Normalizer:
     """A serializable intensity normalization: a method name and its parameters.
 
     The same object (or its dict/JSON form) is stored with a model so that inference and
-    export normalize inputs exactly as training did.
+    export normalize inputs exactly as training did. The methods, their parameters and
+    defaults and the validation are those of the one registry,
+    :data:`kerasseg.data.normalization.METHOD_PARAMS` (see its table), which the exported
+    graphs use too.
 
-    Methods:
-
-    * ``"none"``: leave intensities as they are (cast to float32).
-    * ``"zscore"`` (``nonzero=False``): :func:`zscore` per volume and channel.
-    * ``"percentile_clip"`` (``lower=0.5, upper=99.5, rescale=False``): :func:`percentile_clip`.
-    * ``"percentile_zscore"`` (``lower, upper, nonzero``): clip to the percentiles, then
-      z-score (nnU-Net's recipe for MRI, per volume).
-    * ``"ct_window"`` (``center``, ``width``, both required): :func:`ct_window`.
-    * ``"minmax"``: :func:`minmax`.
+    Methods: ``"none"``, ``"scale"`` (``scale`` required, ``offset=0``), ``"fixed"``
+    (``mean``, ``std`` required), ``"zscore"`` (``nonzero=False``), ``"minmax"``
+    (``min=None, max=None``), ``"percentile_clip"`` (``lower=0.5, upper=99.5,
+    rescale=False``), ``"percentile_zscore"`` (``lower, upper, nonzero``: clip to the
+    percentiles, then z-score, nnU-Net's recipe for MRI) and ``"ct_window"``
+    (``center``, ``width``, both required).
 
     Args:
         method: one of :data:`NORMALIZATION_METHODS`.
         **params: the method's parameters; missing ones take their defaults.
 
     Raises:
-        ValueError: for an unknown method, an unknown parameter or a missing required one.
+        ValueError: for an unknown method, an unknown parameter, a missing required one or
+            an invalid value (the same messages as :func:`normalization_spec`).
 
     Example:
         >>> norm = Normalizer("ct_window", center=40, width=400)
         >>> norm.to_dict()
-        {'method': 'ct_window', 'params': {'center': 40, 'width': 400}}
+        {'method': 'ct_window', 'params': {'center': 40.0, 'width': 400.0}}
         >>> Normalizer.from_json(norm.to_json()) == norm
         True
     """
 
     def __init__(self, method="zscore", **params):
-        if method not in _METHOD_PARAMS:
-            raise ValueError(
-                f"`method` must be one of {list(NORMALIZATION_METHODS)}. Received: method={method!r}"
-            )
-        allowed = _METHOD_PARAMS[method]
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"Normalizer {method!r} accepts parameters {sorted(allowed)}. "
-                f"Received unknown parameters: {unknown}"
-            )
-        missing = sorted(k for k, v in allowed.items() if v is _REQUIRED and k not in params)
-        if missing:
-            raise ValueError(f"Normalizer {method!r} requires parameters {missing}. Received: {params}")
-        resolved = {k: params.get(k, default) for k, default in allowed.items()}
-        for key, value in resolved.items():
-            if isinstance(value, np.generic):
-                resolved[key] = value.item()
-        self.method = method
-        self.params = resolved
-        # Fail early on invalid values rather than at the first image.
-        if method in ("percentile_clip", "percentile_zscore"):
-            if not 0 <= resolved["lower"] < resolved["upper"] <= 100:
-                raise ValueError(
-                    "`lower` and `upper` must satisfy 0 <= lower < upper <= 100. "
-                    f"Received: lower={resolved['lower']}, upper={resolved['upper']}"
-                )
-        if method == "ct_window" and not resolved["width"] > 0:
-            raise ValueError(f"`width` must be positive. Received: width={resolved['width']}")
+        spec = normalization_spec({"method": method, "params": params})
+        self.method = spec["method"]
+        self.params = spec["params"]
 
     def __call__(self, image, mask=None):
         """Normalize ``image`` (channels last); ``mask`` restricts the statistics.
@@ -470,20 +294,12 @@ class Normalizer:
 
         Returns:
             float32 array of the same shape.
+
+        Raises:
+            ValueError: for per-channel parameters that do not fit the image's channels or
+                a ``mask`` of the wrong shape.
         """
-        p = self.params
-        if self.method == "none":
-            return np.asarray(image, dtype=np.float32).copy()
-        if self.method == "zscore":
-            return zscore(image, mask=mask, nonzero=p["nonzero"])
-        if self.method == "percentile_clip":
-            return percentile_clip(image, p["lower"], p["upper"], mask=mask, rescale=p["rescale"])
-        if self.method == "percentile_zscore":
-            clipped = percentile_clip(image, p["lower"], p["upper"], mask=mask)
-            return zscore(clipped, mask=mask, nonzero=p["nonzero"])
-        if self.method == "ct_window":
-            return ct_window(image, p["center"], p["width"])
-        return minmax(image)
+        return normalize_array(image, self.to_dict(), mask=mask)
 
     def to_dict(self):
         """Return ``{"method": ..., "params": {...}}`` (JSON-able)."""
@@ -503,7 +319,7 @@ class Normalizer:
                 "`config` must be a dict with keys 'method' and optionally 'params'. "
                 f"Received: config={config!r}"
             )
-        return cls(config["method"], **dict(config.get("params") or {}))
+        return cls.from_spec(config)
 
     from_config = from_dict
 
@@ -514,25 +330,26 @@ class Normalizer:
 
     @classmethod
     def from_spec(cls, spec):
-        """Accept a :class:`Normalizer`, a method name, a dict, or ``None`` (= ``"none"``).
+        """Accept any description :func:`normalization_spec` accepts, or a ``Normalizer``.
+
+        Args:
+            spec: a :class:`Normalizer`, ``None`` (= ``"none"``), a method name, or a dict
+                (canonical ``{"method", "params"}`` or flat).
+
+        Returns:
+            A :class:`Normalizer`.
+
+        Raises:
+            ValueError: for an invalid description (see :func:`normalization_spec`).
 
         Example:
             >>> Normalizer.from_spec("zscore").method
             'zscore'
         """
-        if spec is None:
-            return cls("none")
         if isinstance(spec, Normalizer):
             return spec
-        if isinstance(spec, str) and spec in _METHOD_PARAMS:
-            return cls(spec)
-        if isinstance(spec, dict):
-            return cls.from_dict(spec)
-        raise ValueError(
-            f"`normalization` must be one of {list(NORMALIZATION_METHODS)}, a dict "
-            "{'method': ..., 'params': {...}} or a Normalizer. "
-            f"Received: normalization={spec!r}"
-        )
+        canonical = normalization_spec(spec)
+        return cls(canonical["method"], **canonical["params"])
 
     def __eq__(self, other):
         return isinstance(other, Normalizer) and self.to_dict() == other.to_dict()

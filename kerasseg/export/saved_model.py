@@ -21,7 +21,7 @@ import os
 import tensorflow as tf
 
 from kerasseg.export import model_card as _card
-from kerasseg.export.normalization import normalization_spec
+from kerasseg.export.normalization import check_channels, normalization_spec
 from kerasseg.export.serving_config import (
     ModelEntry,
     check_model_name,
@@ -48,16 +48,6 @@ from kerasseg.modelfile import float32_model
 
 METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
 DECODABLE_CHANNELS = (1, 3, 4)
-
-
-def _check_normalization_channels(spec, channels):
-    for key in ("mean", "std"):
-        value = spec["params"].get(key)
-        if isinstance(value, list) and len(value) not in (1, channels):
-            raise ValueError(
-                f"Normalization {spec['method']!r}: `{key}` must be one number or one per "
-                f"channel ({channels}). Received: {key}={value!r}"
-            )
 
 
 _VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
@@ -204,7 +194,7 @@ def saved_model(
     model = float32_model(model)  # a mixed-precision model exports in float32
     info = model_info(model, output_activation=output_activation, stride=stride,
                       input_size=input_size)
-    _check_normalization_channels(spec, info.channels)
+    check_channels(spec, info.channels)
     volume = _check_volume(volume, info.channels)
     if class_names is not None:
         class_names = [str(name) for name in class_names]

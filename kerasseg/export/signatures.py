@@ -21,12 +21,14 @@ import keras
 import tensorflow as tf
 
 from kerasseg.export.normalization import normalize_image, normalization_spec
+from kerasseg.models.blocks import OUTPUT_ACTIVATIONS as MODEL_OUTPUT_ACTIVATIONS
+from kerasseg.models.blocks import output_activation
 
 TENSOR_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serving_bytes"
 TENSOR_INPUT = "image"
 BYTES_INPUT = "image_bytes"
-OUTPUT_ACTIVATIONS = ("auto", "logits", "softmax", "sigmoid")
+OUTPUT_ACTIVATIONS = ("auto",) + MODEL_OUTPUT_ACTIVATIONS  # "auto": the model's last layer
 MASK_PAD_VALUE = -1
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -66,12 +68,8 @@ class ModelInfo:
 
 
 def _last_activation(model):
-    layer = model.layers[-1]
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None)
-    if name is None and isinstance(layer, keras.layers.Softmax):
-        name = "softmax"
-    return name if name in ("softmax", "sigmoid") else None
+    name = output_activation(model)
+    return None if name == "logits" else name
 
 
 def infer_stride(model, channels, sizes=(256, 512)):

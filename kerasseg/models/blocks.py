@@ -4,7 +4,11 @@ import keras
 from keras import layers
 
 NORMALIZATIONS = ("batch", "group", "instance", "none")
+# The builders' ``output_activation`` option: None (logits) or the activation of the head.
 ACTIVATIONS = (None, "softmax", "sigmoid")
+# What a model's outputs are, the contract between a model and its loss, metrics,
+# inference and export: raw scores, softmax probabilities, or per-channel sigmoids.
+OUTPUT_ACTIVATIONS = ("logits", "softmax", "sigmoid")
 
 
 def check_choice(name, value, valid):
@@ -20,6 +24,62 @@ def check_choice(name, value, valid):
     """
     if value not in valid:
         raise ValueError(f"`{name}` must be one of {list(valid)}. Received: {name}={value!r}")
+
+
+def output_activation(model):
+    """Return what a segmentation model outputs: ``"logits"``, ``"softmax"`` or ``"sigmoid"``.
+
+    The model declares it with its last layer: a softmax or sigmoid activation (such as the
+    head the builders add for ``output_activation="softmax"``/``"sigmoid"``, or a
+    ``keras.layers.Softmax``) means probabilities; anything else means logits. Training
+    takes ``from_logits=True`` losses and metrics only for logits, inference and export
+    apply softmax/sigmoid only to logits, and training stores the value in the model's
+    info as ``output_activation``.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        One of :data:`OUTPUT_ACTIVATIONS`.
+
+    Example:
+        >>> from kerasseg.models import build
+        >>> output_activation(build("unet", depth=2, base_filters=4))
+        'logits'
+        >>> output_activation(build("unet", depth=2, base_filters=4, output_activation="softmax"))
+        'softmax'
+    """
+    layer = model.layers[-1]
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    if name is None and isinstance(layer, layers.Softmax):
+        name = "softmax"
+    return name if name in OUTPUT_ACTIVATIONS[1:] else "logits"
+
+
+def check_output_activation(activation, num_classes):
+    """Check that ``activation`` is a valid output activation for ``num_classes`` outputs.
+
+    Args:
+        activation: one of :data:`OUTPUT_ACTIVATIONS`.
+        num_classes: the number of output channels ``K``.
+
+    Returns:
+        ``activation``.
+
+    Raises:
+        ValueError: for an unknown activation, or ``"softmax"`` over one channel (a
+            constant 1).
+
+    Example:
+        >>> check_output_activation("sigmoid", 1)
+        'sigmoid'
+    """
+    check_choice("output_activation", activation, OUTPUT_ACTIVATIONS)
+    if activation == "softmax" and num_classes == 1:
+        raise ValueError(
+            "A 1-class model needs sigmoid outputs or logits (softmax over one class is "
+            "constant). Received: output_activation='softmax' with 1 output channel")
+    return activation
 
 
 def normalization_layer(kind, name, groups=8):

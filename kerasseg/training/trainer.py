@@ -35,6 +35,7 @@ log = logging.getLogger("kerasseg")
 
 RUN_FILE = "run.json"
 PLAN_FILE = "plan.json"
+VERBOSITY = (0, 1, 2)  # train(verbose=...): silent, progress bar and log, one line per epoch
 
 # What unset options become with plan=False (and what runs stored before planning used).
 FIXED_DEFAULTS = dict(
@@ -194,11 +195,15 @@ def train(
             multi-view model (trained on slices across each; prediction averages the
             views' probabilities). Planned: the coarse axis of anisotropic volumes, all
             three axes otherwise.
-        normalization: intensity normalization, a method of
-            :class:`kerasseg.data.preprocess.Normalizer` (``"zscore"``,
-            ``"percentile_clip"``, ``"percentile_zscore"``, ``"ct_window"``, ``"minmax"``,
-            ``"none"``) or its dict form. Planned: a CT window from the foreground
-            percentiles for CT, z-score otherwise.
+        normalization: intensity normalization (the registry
+            :data:`kerasseg.data.normalization.METHOD_PARAMS`): a method name of
+            :data:`~kerasseg.data.normalization.NAMED_NORMALIZATIONS` (``"none"``,
+            ``"zscore"``, ``"minmax"``, ``"percentile_clip"``, ``"percentile_zscore"``), or
+            a dict ``{"method": ..., "params": {...}}`` for any method, the ones with
+            required parameters included (``"scale"``, ``"fixed"``, ``"ct_window"``,
+            e.g. ``{"method": "ct_window", "params": {"center": 40, "width": 400}}``).
+            Planned: a CT window from the foreground percentiles for CT, z-score
+            otherwise.
         target_spacing: resampling target in (x, y[, z]) mm, ``None`` entries keep an
             axis; ``"keep"`` keeps the data's spacing. Planned: the median spacing.
         model_options: dict of family options (``{"depth": 4}``); planned entries
@@ -260,6 +265,8 @@ def train(
         ...                         epochs=20, model_options={"depth": 3})  # doctest: +SKIP
         >>> result.best_val_dice  # doctest: +SKIP
     """
+    if verbose not in VERBOSITY:
+        raise ValueError(f"`verbose` must be one of {list(VERBOSITY)}. Received: verbose={verbose!r}")
     settings = _settings(dict(locals()))
     import keras
 
@@ -444,7 +451,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
     from kerasseg.data import load_dataset
     from kerasseg.data.pipeline import (
         make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases, slice_axes)
-    from kerasseg.models import build, registry
+    from kerasseg.models import build, output_activation, registry
     from kerasseg.plan import auto_patch_size
     from kerasseg.training import precision, recipe
     from kerasseg.training.strategy import get_strategy, is_chief
@@ -606,6 +613,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
                     set_encoder_trainable(net, False)
                 _compile(net, settings, num_classes, steps, total_steps, done_steps=0)
+        info["output_activation"] = output_activation(net)  # what inference and export apply
         scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
         keeper = keeper_lib.RunKeeper(output_dir, info, state, patience=settings["early_stopping"],
                                       chief=chief, scratch_dir=scratch)
@@ -613,7 +621,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
         if chief:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
                                                          write_graph=False))
-        fit_verbose = {0: 0, 1: 1, 2: 2}.get(verbose, 1)
+        fit_verbose = int(verbose)
         # Runs stored before val_every existed validated after every epoch.
         val_epochs = validation_epochs(settings["epochs"], settings.get("val_every", 1))
         freeze = settings["freeze_encoder_epochs"] if settings["init_weights"] else 0
@@ -709,6 +717,7 @@ def _log_evaluation(which, evaluation):
 
 def _compile(net, settings, num_classes, steps, total_steps, done_steps):
     """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``."""
+    from kerasseg.models import output_activation
     from kerasseg.training import recipe
 
     schedule = recipe.make_schedule(
@@ -716,10 +725,11 @@ def _compile(net, settings, num_classes, steps, total_steps, done_steps):
         warmup_steps=settings["warmup_epochs"] * steps,
     )
     optimizer = recipe.make_optimizer(schedule, settings["weight_decay"])
+    activation = output_activation(net)  # from_logits only for a model that outputs logits
     net.compile(
         optimizer=optimizer,
-        loss=recipe.make_loss(settings["loss"], num_classes),
-        metrics=[recipe.make_metric(num_classes)],
+        loss=recipe.make_loss(settings["loss"], num_classes, activation),
+        metrics=[recipe.make_metric(num_classes, output_activation=activation)],
     )
     if done_steps:
         optimizer.build(net.trainable_variables)

@@ -186,7 +186,7 @@ def test_normalizer_serialization_and_application():
 
 
 def test_normalizer_rejects_bad_specs():
-    with pytest.raises(ValueError, match=r"must be one of \['none', 'zscore'"):
+    with pytest.raises(ValueError, match=r"must be one of \['none', 'scale'"):
         Normalizer("histogram")
     with pytest.raises(ValueError, match=r"requires parameters \['center', 'width'\]"):
         Normalizer("ct_window")

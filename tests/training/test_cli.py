@@ -238,3 +238,78 @@ def test_resume_keeps_class_names_given_without_label_values(tmp_path):
     models = [line for line in (run / "train.log").read_text().splitlines() if " model: unet " in line]
     assert len(models) == 2
     assert all("3 classes ['bg', 'front', 'back']" in line for line in models)
+
+
+# ------------------------------------------------------------------ one source for each option
+
+
+def _choices(parser, prefix=()):
+    """{(sub-command..., option): choices} of every option with choices, sub-commands included."""
+    import argparse
+
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.update(_choices(sub, prefix + (name,)))
+        elif action.choices is not None:
+            found[prefix + (action.option_strings[-1],)] = list(action.choices)
+    return found
+
+
+def test_every_choice_list_comes_from_the_constant_its_validation_uses():
+    from kerasseg.cli import build_parser
+    from kerasseg.data.augment import AUGMENT_BACKENDS, AUGMENT_PRESETS
+    from kerasseg.data.normalization import NAMED_NORMALIZATIONS
+    from kerasseg.data.pipeline import MODES
+    from kerasseg.export.tflite import QUANTIZE_MODES
+    from kerasseg.training.recipe import LOSSES, SCHEDULES
+    from kerasseg.training.strategy import STRATEGIES
+    from kerasseg.training.trainer import VERBOSITY
+
+    planned = {"--mode": MODES, "--normalization": NAMED_NORMALIZATIONS,
+               "--schedule": SCHEDULES, "--augment": AUGMENT_PRESETS}
+    expected = {("train", "--loss"): LOSSES, ("train", "--strategy"): STRATEGIES,
+                ("train", "--augment-backend"): AUGMENT_BACKENDS,
+                ("train", "--verbose"): VERBOSITY, ("export", "--quantize"): QUANTIZE_MODES}
+    for command in ("train", "plan"):
+        expected.update({(command, option): values for option, values in planned.items()})
+    assert _choices(build_parser()) == {key: list(values) for key, values in expected.items()}
+
+
+def test_the_library_rejects_what_the_choices_leave_out(tmp_path):
+    """Each constant is also what the library checks: a value outside it is refused there."""
+    from kerasseg.data.pipeline import make_dataset, make_preprocessing_spec
+    from kerasseg.data.preprocess import Normalizer
+    from kerasseg.export.tflite import tflite
+    from kerasseg.training import train
+    from kerasseg.training.strategy import get_strategy
+
+    with pytest.raises(ValueError, match=r"`strategy` must be one of \['auto', 'default'"):
+        get_strategy("parameter_server")
+    with pytest.raises(ValueError, match=r"`augment_backend` must be one of"):
+        make_dataset([], patch_size=16, augment_backend="numpy")
+    with pytest.raises(ValueError, match=r"`quantize` must be one of \['none', 'float16'"):
+        tflite(None, str(tmp_path / "m.tflite"), quantize="int4")
+    with pytest.raises(ValueError, match=r"`mode` must be one of \['2d', '2.5d'\]"):
+        make_preprocessing_spec(mode="3d")
+    with pytest.raises(ValueError, match=r"`verbose` must be one of \[0, 1, 2\]"):
+        train(hippocampus_path(), output_dir=str(tmp_path / "run"), verbose=3)
+    for method in ("scale", "fixed", "ct_window"):  # not choices: they need parameters
+        with pytest.raises(ValueError, match="requires parameters"):
+            Normalizer.from_spec(method)
+
+
+def test_train_docstring_lists_exactly_the_normalizations_accepted_by_name():
+    import re
+
+    from kerasseg.data.normalization import METHOD_PARAMS, NAMED_NORMALIZATIONS
+    from kerasseg.training import train
+
+    doc = train.__doc__
+    section = doc[doc.index("        normalization:"):doc.index("        target_spacing:")]
+    by_name, with_params = section.split("or\n", 1)[0], section.split("or\n", 1)[1]
+    named = re.findall(r'``"(\w+)"``', by_name)
+    assert tuple(named) == NAMED_NORMALIZATIONS
+    needing = [m for m in re.findall(r'``"(\w+)"``', with_params) if m in METHOD_PARAMS]
+    assert sorted(needing) == sorted(set(METHOD_PARAMS) - set(NAMED_NORMALIZATIONS))
