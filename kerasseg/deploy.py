@@ -65,6 +65,7 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
             version=version, model_name=model_name, normalization=spec["normalization"],
             bytes_signature=False if spec.get("context", 0) else None, overwrite=overwrite,
             stride=info.get("stride"), class_names=info.get("class_names"),
+            canvas=predictor.canvas if any(predictor.canvas) else None,
             volume=(dict(spec, shift_offsets=info.get("shift_offsets"))
                     if info.get("spatial_dims") == 3 else None),
         )

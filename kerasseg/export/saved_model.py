@@ -96,6 +96,7 @@ def saved_model(
     bytes_signature=None,
     output_activation="auto",
     stride=None,
+    canvas=None,
     overwrite=False,
     serving_base_path="/models",
     batching=True,
@@ -150,6 +151,10 @@ def saved_model(
         output_activation: ``"auto"`` (detect a final softmax/sigmoid layer), ``"logits"``,
             ``"softmax"`` or ``"sigmoid"`` (the model already ends with it).
         stride: the model's total stride; inferred when ``None``.
+        canvas: ``(height, width)`` that dynamic-size inputs are padded to at least, centred
+            (the training patch of a model with instance or group normalization, whose
+            statistics include the padding: :func:`kerasseg.deploy.export_trained` passes
+            it); ``None`` pads to the stride only.
         overwrite: replace an existing ``export_dir/<version>``.
         serving_base_path: where ``export_dir``'s parent is mounted in the serving
             container; the config's base path is ``serving_base_path/model_name``.
@@ -193,7 +198,7 @@ def saved_model(
     spec = normalization_spec(normalization)
     model = float32_model(model)  # a mixed-precision model exports in float32
     info = model_info(model, output_activation=output_activation, stride=stride,
-                      input_size=input_size)
+                      input_size=input_size, canvas=canvas)
     check_channels(spec, info.channels)
     volume = _check_volume(volume, info.channels)
     if class_names is not None:

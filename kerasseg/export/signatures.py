@@ -46,6 +46,10 @@ class ModelInfo:
         activation: ``"softmax"`` or ``"sigmoid"``: how probabilities are formed.
         outputs_probabilities: whether the model already ends with that activation.
         stride: the total downsampling factor; dynamic sizes are padded to a multiple.
+        canvas: ``(height, width)`` that dynamic sizes are padded to at least, centred, as
+            in training (for models whose normalization layers average over the image:
+            instance and group normalization); ``(0, 0)`` pads only to the stride, at the
+            bottom and right.
     """
 
     height: Optional[int]
@@ -55,6 +59,7 @@ class ModelInfo:
     activation: str
     outputs_probabilities: bool
     stride: int
+    canvas: Tuple[int, int] = (0, 0)
 
     @property
     def dynamic(self):
@@ -123,7 +128,7 @@ def _check_size(input_size):
     return int(input_size[0]), int(input_size[1])
 
 
-def model_info(model, output_activation="auto", stride=None, input_size=None):
+def model_info(model, output_activation="auto", stride=None, input_size=None, canvas=None):
     """Describe ``model`` for export, checking that it is a 2-D segmentation model.
 
     Args:
@@ -135,6 +140,9 @@ def model_info(model, output_activation="auto", stride=None, input_size=None):
         input_size: ``(height, width)`` to export a dynamic-size model at one fixed size
             (multiples of the stride); ``None`` keeps the model's own size. For a
             fixed-size model it must be ``None`` or that size.
+        canvas: ``(height, width)`` that dynamic sizes are padded to at least (centred),
+            e.g. the training patch of a model with instance normalization; ``None`` pads
+            to the stride only.
 
     Returns:
         A :class:`ModelInfo` (``stride`` is 1 for fixed sizes, where it is not used).
@@ -218,6 +226,7 @@ def model_info(model, output_activation="auto", stride=None, input_size=None):
         activation=activation,
         outputs_probabilities=outputs_probabilities,
         stride=stride or 1,
+        canvas=(0, 0) if canvas is None else (int(canvas[0]), int(canvas[1])),
     )
 
 
@@ -259,12 +268,22 @@ def _round_up(value, multiple):
     return (value + multiple - 1) // multiple * multiple
 
 
-def _pad_to_stride(x, stride):
-    """Zero-pad a batch at the bottom and right to multiples of ``stride``."""
+def _pad_to_stride(x, info):
+    """Zero-pad a batch to multiples of the stride, and to at least the info's canvas.
+
+    Returns ``(padded, top, left)``: without a canvas the padding goes at the bottom and
+    right (``top = left = 0``); with one the image is centred, as training placed it.
+    """
     shape = tf.shape(x)
-    pad_h = _round_up(shape[1], stride) - shape[1]
-    pad_w = _round_up(shape[2], stride) - shape[2]
-    return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+    height = tf.maximum(_round_up(shape[1], info.stride), info.canvas[0])
+    width = tf.maximum(_round_up(shape[2], info.stride), info.canvas[1])
+    if info.canvas == (0, 0):
+        top = left = tf.constant(0)
+    else:
+        top, left = (height - shape[1]) // 2, (width - shape[2]) // 2
+    padded = tf.pad(x, [[0, 0], [top, height - shape[1] - top],
+                        [left, width - shape[2] - left], [0, 0]])
+    return padded, top, left
 
 
 # ------------------------------------------------------------------- tensor signature
@@ -291,11 +310,10 @@ def make_tensor_fn(model, info):
         x = tf.ensure_shape(image, expected, name="image_must_be_float32_batch_h_w_c")
         if info.dynamic:
             height, width = tf.shape(x)[1], tf.shape(x)[2]
-            probabilities, mask = probabilities_and_mask(
-                model, info, _pad_to_stride(x, info.stride)
-            )
-            probabilities = probabilities[:, :height, :width, :]
-            mask = mask[:, :height, :width]
+            padded, top, left = _pad_to_stride(x, info)
+            probabilities, mask = probabilities_and_mask(model, info, padded)
+            probabilities = probabilities[:, top:top + height, left:left + width, :]
+            mask = mask[:, top:top + height, left:left + width]
         else:
             probabilities, mask = probabilities_and_mask(model, info, x)
         return {"probabilities": probabilities, "mask": mask}
@@ -426,8 +444,9 @@ def make_bytes_fn(model, info, normalization=None):
         batch.set_shape([None, None, None, channels])
         max_size = tf.reduce_max(tf.concat([sizes, tf.zeros([1, 2], tf.int32)], 0), axis=0)
         if target is None:
-            _, mask = probabilities_and_mask(model, info, _pad_to_stride(batch, info.stride))
-            mask = mask[:, : max_size[0], : max_size[1]]
+            padded, top, left = _pad_to_stride(batch, info)
+            _, mask = probabilities_and_mask(model, info, padded)
+            mask = mask[:, top:top + max_size[0], left:left + max_size[1]]
             rows = tf.range(max_size[0])[None, :, None] < sizes[:, 0][:, None, None]
             cols = tf.range(max_size[1])[None, None, :] < sizes[:, 1][:, None, None]
             mask = tf.where(tf.logical_and(rows, cols), mask, MASK_PAD_VALUE)

@@ -415,3 +415,23 @@ def test_untraceable_dynamic_model_asks_for_input_size(tmp_path):
     out = tf.saved_model.load(version_dir).signatures["serving_default"](image=tf.constant(images))
     expected = softmax(np.asarray(model(images, training=False)))
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("canvas, area", [((32, 32), 1024), (None, 256)])
+def test_dynamic_export_pads_to_the_training_canvas(tmp_path, canvas, area):
+    """A model whose output depends on the image mean (as instance normalization does)."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((None, None, 1))
+    centred = inputs - keras.ops.mean(inputs, axis=(1, 2), keepdims=True)
+    model = keras.Model(inputs, keras.ops.concatenate(
+        [keras.ops.zeros_like(centred), 4.0 * centred], axis=-1))
+    version = export.saved_model(model, tmp_path / "m", version=1, stride=8, canvas=canvas,
+                                 output_activation="logits", bytes_signature=False)
+    served = tf.saved_model.load(version).signatures["serving_default"]
+    out = served(image=tf.ones((1, 10, 12, 1)))
+    assert out["probabilities"].shape == (1, 10, 12, 2)
+    # 120 ones on a canvas of `area` pixels (the 16x16 stride padding without a canvas).
+    expected = 1.0 / (1.0 + np.exp(-4.0 * (1.0 - 120.0 / area)))
+    np.testing.assert_allclose(out["probabilities"].numpy()[..., 1], expected, rtol=1e-5)
