@@ -410,6 +410,8 @@ class ModelInfo(_Record):
             written with float32 policies for distribution.
         weights_storage: ``"float32"`` or ``"float16"`` for a compacted file.
         zoo_entry: the zoo entry name it was loaded as (set by :func:`kerasseg.zoo.load`).
+        created_with: the kerasseg version that trained it (``None`` for files from
+            before it was recorded).
 
     Raises:
         ValueError: when constructed with an invalid value (the field is named).
@@ -425,7 +427,7 @@ class ModelInfo(_Record):
     SCHEMA_VERSION = 2
     _OLD_VERSION_KEYS = ("kerasseg_model_version",)  # the version key of schema 1
     _OMIT_NONE = ("label_values", "shift_offsets", "epoch", "val_dice", "state",
-                  "trained_policy", "weights_storage", "zoo_entry")
+                  "trained_policy", "weights_storage", "zoo_entry", "created_with")
 
     model: str = _field(_string)
     num_classes: int = _field(_positive_int)
@@ -448,6 +450,7 @@ class ModelInfo(_Record):
     trained_policy: Optional[str] = _field(_optional(_string), None)
     weights_storage: Optional[str] = _field(_optional(_choice("float32", "float16")), None)
     zoo_entry: Optional[str] = _field(_optional(_string), None)
+    created_with: Optional[str] = _field(_optional(_string), None)
 
     def __post_init__(self):
         super().__post_init__()

@@ -89,6 +89,7 @@ def test_the_four_shipped_zoo_entries_load_and_round_trip():
     isbi = read_info(WEIGHTS / "isbi2012-unet.keras")
     assert isbi.label_values == (255, 0) and isbi.flip_axes == (0, 1)
     assert read_info(WEIGHTS / "hippocampus-deeplab.keras").shift_offsets[1] == (0, 2)
+    assert {read_info(path).created_with for path in SHIPPED} == {None}
 
 
 def test_an_old_format_info_is_migrated():
@@ -97,6 +98,7 @@ def test_an_old_format_info_is_migrated():
     assert info.flip_axes is None  # unknown: flip TTA assumes both axes, as before
     assert info.preprocessing.target_spacing == (1.0, 1.0, None)
     assert info.epoch == 12 and info.val_dice == pytest.approx(0.81)
+    assert info.created_with is None  # recorded since schema 2
     written = info.to_dict()
     assert written["schema_version"] == 2 and "kerasseg_model_version" not in written
     assert written["preprocessing"]["slice_axis"] == 0

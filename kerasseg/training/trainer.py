@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 
+from kerasseg._version import __version__
 from kerasseg.data.augment import flipped_axes
 from kerasseg.description import FIXED_DEFAULTS, ModelInfo, RunSettings, RunSpec
 from kerasseg.files import write_json_atomic
@@ -550,6 +551,7 @@ def _run(data, output_dir, settings, state, stored, verbose):
         # image axes that training flipped: the flips test-time augmentation may use
         flip_axes=flipped_axes(settings["augment"]),
         label_values=_stored_label_values(dataset, num_classes),
+        created_with=__version__,
     )
     if not stored:
         stored = RunSpec(

@@ -62,6 +62,7 @@ def test_best_model_carries_what_inference_needs(run):
     assert info.preprocessing.normalization["method"] == "zscore"
     assert info.model == "unet" and info.model_options == PLANNED_UNET
     assert info.stride == 4 and info.channels == 1
+    assert info.created_with == kerasseg.__version__
     model, _ = load_model(run.best_model)
     assert model.output_shape == (None, None, None, 3)
 
