@@ -253,7 +253,12 @@ class _Record:
         """Return the JSON-able dict that is stored (lists, numbers, strings, dicts).
 
         Returns:
-            A new dict with the record's ``schema_version`` and every field.
+            A new dict with the record's ``schema_version`` and every field (optional
+            fields that are ``None`` are left out of a :class:`ModelInfo`).
+
+        Example:
+            >>> Preprocessing(mode="2d").to_dict()["slice_axis"]
+            0
         """
         out = {self._VERSION_KEY: self.SCHEMA_VERSION}
         for field in dataclasses.fields(self):
@@ -278,6 +283,14 @@ class _Record:
             ValueError: if ``data`` is not a dict, comes from a newer schema version, holds
                 an unknown field, lacks a required one, or a field has an invalid value
                 (the message names the field and what was expected).
+
+        Example:
+            >>> Preprocessing.from_dict({"mode": "2.5d", "context": 1}).slice_axis
+            0
+            >>> Preprocessing.from_dict({"mode": "3d"})
+            Traceback (most recent call last):
+            ...
+            ValueError: `Preprocessing.mode` must be one of ['2d', '2.5d']. Received: '3d'
         """
         where = where or cls.__name__
         if not isinstance(data, dict):
@@ -325,7 +338,12 @@ class _Record:
             A new record.
 
         Raises:
-            ValueError: for an invalid value; TypeError for an unknown field.
+            ValueError: for an invalid value.
+            TypeError: for an unknown field.
+
+        Example:
+            >>> Preprocessing(mode="2d").replace(slice_axis=[0, 2]).slice_axis
+            (0, 2)
         """
         return dataclasses.replace(self, **changes)
 
@@ -343,7 +361,11 @@ class Preprocessing(_Record):
         target_spacing: resampling target in ``(x, y[, z])`` mm (``None`` entries keep an
             axis), or ``None`` for no resampling.
         patch_size: the training patch ``(h, w)``, or ``None``.
-        version: the pipeline's spec version (``kerasseg.data.pipeline.SPEC_VERSION``).
+        version: the pipeline's spec version (``kerasseg.data.pipeline.SPEC_VERSION``),
+            stored under ``version`` (the record's ``schema_version``).
+
+    Raises:
+        ValueError: when constructed with an invalid value (the field is named).
 
     Example:
         >>> spec = Preprocessing(mode="2.5d", context=2, slice_axis=[0, 1, 2])
@@ -370,7 +392,12 @@ class Preprocessing(_Record):
 
     @property
     def slice_axes(self):
-        """The slicing axes as a tuple (one axis, or several views)."""
+        """The slicing axes as a tuple (one axis, or several views).
+
+        Example:
+            >>> Preprocessing(mode="2d", slice_axis=2).slice_axes
+            (2,)
+        """
         return self.slice_axis if isinstance(self.slice_axis, tuple) else (self.slice_axis,)
 
     @classmethod
@@ -517,6 +544,9 @@ class RunSettings(_Record):
     filled in. A run stored before a setting existed gets the value it ran with:
     :data:`FIXED_DEFAULTS` for the planned settings, the argument's default otherwise.
 
+    Raises:
+        ValueError: when constructed with an invalid value (the field is named).
+
     Example:
         >>> RunSettings.from_dict({"model": "unet", "epochs": 20}).batch_size
         16
@@ -590,6 +620,9 @@ class RunSpec(_Record):
         data: the data set: ``{"root", "format", "cases", "class_names"}``.
         info: the :class:`ModelInfo` every saved model of the run carries.
 
+    Raises:
+        ValueError: when constructed with an invalid value (the field is named).
+
     Example:
         >>> spec = RunSpec.read("runs/hippo/run.json")  # doctest: +SKIP
         >>> spec.settings.seed, spec.split["test"][:2], spec.info.class_names  # doctest: +SKIP
@@ -643,6 +676,9 @@ class RunSpec(_Record):
 
         Args:
             path: the file (``OUTPUT/run.json``).
+
+        Raises:
+            OSError: if the file cannot be written (nothing is left half-written).
 
         Example:
             >>> spec.write("runs/hippo/run.json")  # doctest: +SKIP
