@@ -116,6 +116,7 @@ def run_row(row, budget, output):
     """Train row ``row`` with the defaults and the budget, score it, store the result."""
     import kerasseg
     from kerasseg.inference import evaluate_model
+    from kerasseg.description import RunSpec
     from kerasseg.files import write_json_atomic
 
     train, held_out, description = row_data(row)
@@ -125,8 +126,7 @@ def run_row(row, budget, output):
                             verbose=0)
     train_seconds = time.perf_counter() - started
     evaluation = evaluate_model(result.best_model, held_out)
-    with open(run_dir / "run.json") as handle:
-        settings = json.load(handle)["settings"]
+    settings = RunSpec.read(run_dir / "run.json").settings.to_dict()
     record = {
         "row": row, "description": description, "budget": budget,
         "train_cases": len(train), "held_out_cases": len(held_out),

@@ -242,19 +242,19 @@ def _train(args):
         raise SystemExit("kerasseg train: --data is required (except with --resume)")
     data = args.data
     if args.resume:
-        from kerasseg.files import read_json
+        from kerasseg.description import RunSpec
 
-        stored = read_json(os.path.join(args.output, "run.json"))
+        stored = RunSpec.read(os.path.join(args.output, "run.json"))
         if stored is None and data is None:
             raise SystemExit(f"kerasseg train: nothing to resume in {args.output}")
         if stored is not None:
-            data = data or stored["data"]["root"]
+            data = data or stored.data.get("root")
             # The run's own class names and mask values, unless given again.
-            info = stored.get("info", {})
-            if args.class_names is None and info.get("class_names"):
-                args.class_names = ",".join(info["class_names"])
-            if args.label_values is None and info.get("label_values"):
-                args.label_values = ",".join(str(v) for v in info["label_values"])
+            info = stored.info
+            if args.class_names is None and info.class_names:
+                args.class_names = ",".join(info.class_names)
+            if args.label_values is None and info.label_values:
+                args.label_values = ",".join(str(v) for v in info.label_values)
     if args.class_names or args.label_values:
         data = _labelled_dataset(data, args.class_names, args.label_values)
     result = train(
@@ -315,19 +315,20 @@ def _add_evaluate(sub):
 
 
 def _evaluation_cases(args, dataset):
-    from kerasseg.files import read_json
+    from kerasseg.description import RunSpec
 
     if args.cases == "all":
         return dataset, "all cases"
     if args.cases != "auto":
         ids = [c.strip() for c in args.cases.split(",") if c.strip()]
         return dataset.subset(ids), f"{len(ids)} given case(s)"
-    run = read_json(os.path.join(os.path.dirname(os.path.abspath(args.model)), "run.json"))
-    if run and os.path.abspath(run["data"]["root"]) == os.path.abspath(dataset.root):
-        if run["split"].get("test"):
-            return (dataset.subset(run["split"]["test"]),
+    run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(args.model)), "run.json"))
+    root = run.data.get("root") if run else None
+    if root and os.path.abspath(root) == os.path.abspath(dataset.root):
+        if run.split["test"]:
+            return (dataset.subset(run.split["test"]),
                     "the run's test cases (not used for training or model selection)")
-        return dataset.subset(run["split"]["val"]), "the run's validation cases (not used for training)"
+        return dataset.subset(run.split["val"]), "the run's validation cases (not used for training)"
     info = _zoo_info(args.model)
     if info and info.get("split", {}).get("test"):
         return dataset.subset(info["split"]["test"]), "the zoo entry's held-out cases"
@@ -359,7 +360,7 @@ def _evaluate(args):
     written = write_report(evaluation, args.report, extra={
         "model": args.model, "data": dataset.root, "cases": which, "tta": args.tta})
     panels = save_case_panels(evaluation, cases, base + "_cases.png",
-                              class_names=predictor.info.get("class_names"))
+                              class_names=list(predictor.info.class_names) or None)
     outputs = list(written.values()) + [panels]
     history = os.path.join(os.path.dirname(os.path.abspath(args.model)), "history.csv")
     if os.path.exists(history):

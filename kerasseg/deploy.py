@@ -55,19 +55,21 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
         )
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     info = predictor.info
-    patch = tuple(info["patch_size"])
-    spec = info["preprocessing"]
+    patch = info.patch_size
+    spec = info.preprocessing
     result = {"saved_model": None, "tflite": None, "parity": None}
     activation = predictor.activation  # the info's output activation, as in inference
     if saved_model_dir is not None:
+        volume = None
+        if info.spatial_dims == 3:
+            volume = dict(spec.to_dict(), shift_offsets=[list(pair) for pair in
+                                                         info.shift_offsets or ()] or None)
         options = dict(
             output_activation=activation,
-            version=version, model_name=model_name, normalization=spec["normalization"],
-            bytes_signature=False if spec.get("context", 0) else None, overwrite=overwrite,
-            stride=info.get("stride"), class_names=info.get("class_names"),
+            version=version, model_name=model_name, normalization=spec.normalization,
+            bytes_signature=False if spec.context else None, overwrite=overwrite,
+            stride=info.stride, class_names=list(info.class_names) or None, volume=volume,
             canvas=predictor.canvas if any(predictor.canvas) else None,
-            volume=(dict(spec, shift_offsets=info.get("shift_offsets"))
-                    if info.get("spatial_dims") == 3 else None),
         )
         try:
             # Any image size (padded to the stride in the graph) where the model allows it.

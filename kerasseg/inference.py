@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 
+from kerasseg.description import ModelInfo
 from kerasseg.evaluation import evaluate_case
 
 # Normalization layers whose statistics are taken over the image (padding included).
@@ -39,21 +40,24 @@ SPATIAL_STATISTICS = ("instance", "group")
 TTA_FLIPS = ((), (1,), (2,), (1, 2))  # batch axes: 1 = rows, 2 = columns
 
 
-def tta_flips(info):
-    """Return the flips that test-time augmentation averages for a model with ``info``.
+def tta_flips(flip_axes):
+    """Return the flips that test-time augmentation averages for a model.
 
     Args:
-        info: the model's info dict; ``flip_axes`` lists the image axes (0 = rows,
-            1 = columns) that its training flipped. Without it both axes are assumed.
+        flip_axes: the image axes (0 = rows, 1 = columns) that the model's training
+            flipped, its info's ``flip_axes``; ``None`` (a model from before that was
+            recorded) assumes both.
 
     Returns:
         A tuple of batch-axis tuples (1 = rows, 2 = columns), the identity ``()`` first.
 
     Example:
-        >>> tta_flips({"flip_axes": [1]})
+        >>> tta_flips([1])
         ((), (2,))
+        >>> tta_flips(None)
+        ((), (1,), (2,), (1, 2))
     """
-    axes = info.get("flip_axes", [0, 1])
+    axes = (0, 1) if flip_axes is None else tuple(flip_axes)
     return tuple(flips for flips in TTA_FLIPS if all(axis - 1 in axes for axis in flips))
 
 
@@ -123,8 +127,8 @@ class Predictor:
     Args:
         model: a ``.keras`` path (with the info written by training), a zoo entry name,
             or a Keras model (then pass ``info``).
-        info: dict with at least ``preprocessing``, ``patch_size``, ``stride``,
-            ``num_classes``; read from the model file when ``model`` is a path. Its
+        info: the model's :class:`kerasseg.description.ModelInfo` (or its dict form,
+            validated); read from the model file when ``model`` is a path. Its
             ``output_activation`` (``"logits"``, ``"softmax"`` or ``"sigmoid"``, written by
             training; else read from the model's last layer) says whether the outputs
             still need a softmax/sigmoid.
@@ -136,8 +140,8 @@ class Predictor:
         batch_size: slices or tiles per forward pass.
 
     Raises:
-        ValueError: if the info needed is missing, its ``output_activation`` is invalid,
-            ``overlap`` is outside [0, 1), or
+        ValueError: if the info is missing or invalid, its ``output_activation`` is
+            invalid, ``overlap`` is outside [0, 1), or
             ``tta`` is asked of a model trained without flips, or ``shifts`` is not a
             list of integer pairs.
 
@@ -149,35 +153,35 @@ class Predictor:
     def __init__(self, model, info=None, tta=False, overlap=0.5, batch_size=16, shifts=None):
         if isinstance(model, (str, os.PathLike)):
             model, info = load_any(model)
-        required = ("preprocessing", "patch_size", "stride", "num_classes")
-        missing = [key for key in required if key not in (info or {})]
-        if missing:
+        if isinstance(info, dict):
+            info = ModelInfo.from_dict(info)
+        if not isinstance(info, ModelInfo):
             raise ValueError(
-                f"`info` must hold {list(required)} (written with the model by kerasseg "
-                f"training); missing: {missing}"
+                "`info` must be the model's ModelInfo (written with the model by kerasseg "
+                f"training). Received: info={info!r}"
             )
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"`overlap` must be in [0, 1). Received: overlap={overlap!r}")
         self.model = model
         self.info = info
-        self.spec = info["preprocessing"]
-        self.patch = tuple(int(n) for n in info["patch_size"])
-        self.stride = int(info["stride"])
-        self.num_classes = int(info["num_classes"])
+        self.spec = info.preprocessing.to_dict()  # the pipeline's spec dict
+        self.patch = info.patch_size
+        self.stride = info.stride
+        self.num_classes = info.num_classes
         # Instance and group normalization average over the image, padding included:
         # predict on the training canvas so that the statistics match training's.
-        normalization = (info.get("model_options") or {}).get("normalization")
+        normalization = dict(info.model_options or {}).get("normalization")
         self.canvas = self.patch if normalization in SPATIAL_STATISTICS else (0, 0)
         self.activation = _activation(model, info, self.num_classes)
         self.tta = bool(tta)
-        self.flips = tta_flips(info)
+        self.flips = tta_flips(info.flip_axes)
         if self.tta and len(self.flips) == 1:
             raise ValueError(
                 "flip test-time augmentation needs a model trained with flips; this one was "
-                f"trained without (its info has flip_axes={info.get('flip_axes')}), so a "
+                f"trained without (its info has flip_axes={info.flip_axes}), so a "
                 "flipped input shows it anatomy it never saw. Predict without `tta`."
             )
-        self.shifts = _check_shifts(info.get("shift_offsets", [(0, 0)]) if shifts is None
+        self.shifts = _check_shifts(list(info.shift_offsets or [(0, 0)]) if shifts is None
                                     else shifts)
         largest = max(abs(value) for pair in self.shifts for value in pair)
         self._margin = _round_up(largest, self.stride)
@@ -330,7 +334,7 @@ def _activation(model, info, num_classes):
     else what its last layer declares (:func:`kerasseg.models.output_activation`)."""
     from kerasseg.models.blocks import check_output_activation, output_activation
 
-    declared = info.get("output_activation") or output_activation(model)
+    declared = info.output_activation or output_activation(model)
     return check_output_activation(declared, num_classes)
 
 
@@ -345,11 +349,17 @@ def load_any(model):
         model: a ``.keras`` path or a zoo entry name.
 
     Returns:
-        ``(keras_model, info)``.
+        ``(keras_model, info)``, ``info`` a :class:`kerasseg.description.ModelInfo` (``None``
+        for a ``.keras`` file saved without one).
 
     Raises:
         FileNotFoundError: for a path that does not exist.
-        ValueError: for an unknown zoo entry.
+        ValueError: for an unknown zoo entry, or invalid info in the file.
+
+    Example:
+        >>> model, info = load_any("hippocampus-unet")  # doctest: +SKIP
+        >>> info.zoo_entry, info.patch_size  # doctest: +SKIP
+        ('hippocampus-unet', (64, 64))
     """
     model = os.fspath(model)
     if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
@@ -414,7 +424,7 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
         >>> report["summary"]["Anterior"]["dice"]["mean"]  # doctest: +SKIP
     """
     predictor = predictor or (model if isinstance(model, Predictor) else Predictor(model, tta=tta))
-    class_names = list(predictor.info.get("class_names") or range(predictor.num_classes))
+    class_names = list(predictor.info.class_names or range(predictor.num_classes))
     class_names = [str(name) for name in class_names]
     num_classes = max(2, predictor.num_classes)
     rows, predictions = [], {}
@@ -511,13 +521,13 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
 
     predictor = predictor or Predictor(model, tta=tta, overlap=overlap, shifts=shifts)
     written = []
-    binary_folder = predictor.info.get("format") == "folder" and predictor.num_classes <= 2
+    binary_folder = predictor.info.format == "folder" and predictor.num_classes <= 2
     for path in _input_files(input_path):
         image, geometry = read_image(path)
         label = predictor.predict_case(CaseData(image, None, geometry))
         target = prediction_path(path, output_dir)
         planar = target.endswith(".png")
-        values = predictor.info.get("label_values") or (
+        values = predictor.info.label_values or (
             [0, 255] if planar and binary_folder else None)
         write_label(target, label, geometry=geometry, label_values=values)
         written.append((path, target))
@@ -532,7 +542,7 @@ def representative_batches(info, data, max_images=64, batch_size=8):
     context).
 
     Args:
-        info: the model info (see :mod:`kerasseg.modelfile`).
+        info: the model's :class:`kerasseg.description.ModelInfo`.
         data: a data set folder or ``CaseDataset``.
         max_images: the most slices returned in total.
         batch_size: slices per batch.
@@ -541,7 +551,7 @@ def representative_batches(info, data, max_images=64, batch_size=8):
         A list of float32 arrays ``(N, h, w, C)``.
 
     Raises:
-        ValueError: if the info lacks the preprocessing spec.
+        ValueError: if ``info`` is not a ModelInfo.
 
     Example:
         >>> batches = representative_batches(info, "data/msd_hippocampus")  # doctest: +SKIP
@@ -549,16 +559,17 @@ def representative_batches(info, data, max_images=64, batch_size=8):
     from kerasseg.data import load_dataset
     from kerasseg.data.pipeline import make_eval_dataset
 
-    if "preprocessing" not in info:
-        raise ValueError("The model's info holds no preprocessing spec (train it with kerasseg).")
+    if not isinstance(info, ModelInfo):
+        raise ValueError("`info` must be the model's ModelInfo (written by kerasseg training). "
+                         f"Received: info={info!r}")
     dataset = data if hasattr(data, "case_ids") else load_dataset(data)
     count = max(1, min(len(dataset), 16))
     step = max(1, len(dataset) // count)
     subset = dataset.subset(list(range(0, len(dataset), step))[:count])
-    spec = dict(info["preprocessing"])
-    evaluation = make_eval_dataset(subset, patch_size=tuple(info["patch_size"]),
+    spec = info.preprocessing.to_dict()
+    evaluation = make_eval_dataset(subset, patch_size=info.patch_size,
                                    batch_size=batch_size, spec=spec,
-                                   num_classes=info.get("num_classes"))
+                                   num_classes=info.num_classes)
     images = np.concatenate([np.asarray(x) for x, _ in evaluation], axis=0)
     # Spread the picks over all slices rather than the first ones.
     keep = np.linspace(0, len(images) - 1, num=min(max_images, len(images))).astype(int)

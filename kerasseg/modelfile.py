@@ -2,16 +2,19 @@
 
 :func:`save_model` writes a standard Keras ``.keras`` archive (loadable by plain
 ``keras.saving.load_model``) with one extra member, ``kerasseg.json``, holding the
-model's *info*: class names, the preprocessing spec (slicing mode, spacing, intensity
-normalization), the patch size used in training, the model family and its build
-options. :func:`load_model` returns the model and that info, so that predictions on raw
-files need no options.
+model's *info*, a :class:`kerasseg.description.ModelInfo`: class names, the preprocessing
+spec (slicing mode, spacing, intensity normalization), the patch size used in training, the
+model family and its build options. :func:`load_model` returns the model and that info, so
+that predictions on raw files need no options. Files written before the info was typed
+load as well: :meth:`ModelInfo.from_dict <kerasseg.description.ModelInfo.from_dict>`
+migrates them.
 """
 
 import json
 import os
 import zipfile
 
+from kerasseg.description import ModelInfo
 from kerasseg.files import atomic_path
 
 INFO_MEMBER = "kerasseg.json"
@@ -30,50 +33,77 @@ def save_model(model, path, info=None):
     Args:
         model: a Keras model.
         path: target file, ending in ``.keras``.
-        info: a JSON-serializable dict stored as ``kerasseg.json`` inside the archive.
+        info: a :class:`kerasseg.description.ModelInfo` (or its dict form, validated),
+            stored as ``kerasseg.json`` inside the archive; ``None`` stores none.
 
     Raises:
-        ValueError: if ``path`` does not end in ``.keras`` or ``info`` is not JSON-able.
+        ValueError: if ``path`` does not end in ``.keras`` or ``info`` is not a valid
+            model info (the field is named).
 
     Example:
-        >>> save_model(model, "run/best.keras", {"class_names": ["bg", "fg"]})  # doctest: +SKIP
+        >>> save_model(model, "run/best.keras", info)  # doctest: +SKIP
     """
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"`path` must end with '.keras'. Received: path={path!r}")
-    try:
-        payload = json.dumps(info or {}, indent=2, sort_keys=True)
-    except TypeError as error:
-        raise ValueError(f"`info` must be JSON-serializable: {error}") from error
+    payload = None if info is None else _payload(info)
     with atomic_path(path, ".keras") as temp:
         model.save(temp)
-        with zipfile.ZipFile(temp, "a") as archive:
-            archive.writestr(INFO_MEMBER, payload)
+        if payload is not None:
+            with zipfile.ZipFile(temp, "a") as archive:
+                archive.writestr(INFO_MEMBER, payload)
 
 
-def read_info(path):
-    """Return the info dict stored in a ``.keras`` file (``{}`` when it has none).
+def _payload(info):
+    """The ``kerasseg.json`` text of ``info`` (a ModelInfo or its dict form)."""
+    if not isinstance(info, ModelInfo):
+        if not isinstance(info, dict):
+            raise ValueError(f"`info` must be a ModelInfo or its dict form. Received: {info!r}")
+        info = ModelInfo.from_dict(info)
+    return json.dumps(info.to_dict(), indent=2, sort_keys=True)
 
-    Args:
-        path: a ``.keras`` file.
 
-    Returns:
-        The dict saved by :func:`save_model`.
-
-    Raises:
-        FileNotFoundError: if ``path`` does not exist.
-        ValueError: if ``path`` is not a ``.keras`` archive.
-    """
+def _read_info_dict(path):
+    """The stored info dict of a ``.keras`` file, as written (``None`` when it has none)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model file not found: {path}")
     try:
         with zipfile.ZipFile(path) as archive:
             if INFO_MEMBER not in archive.namelist():
-                return {}
+                return None
             return json.loads(archive.read(INFO_MEMBER).decode("utf-8"))
     except zipfile.BadZipFile as error:
         raise ValueError(f"{path}: not a .keras model archive ({error})") from error
+
+
+def read_info(path):
+    """Return the model info stored in a ``.keras`` file.
+
+    Args:
+        path: a ``.keras`` file.
+
+    Returns:
+        The :class:`kerasseg.description.ModelInfo` saved by :func:`save_model` (older
+        files' info migrated), or ``None`` for a ``.keras`` file without one (a model
+        saved by plain Keras).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if ``path`` is not a ``.keras`` archive or its info is invalid (the
+            file and the field are named).
+
+    Example:
+        >>> read_info("run/best.keras").class_names  # doctest: +SKIP
+        ('background', 'Anterior', 'Posterior')
+    """
+    stored = _read_info_dict(path)
+    if stored is None:
+        return None
+    try:
+        return ModelInfo.from_dict(stored)
+    except ValueError as error:
+        raise ValueError(f"{os.fspath(path)}: {error}") from None
 
 
 def load_model(path, compile=False):
@@ -84,15 +114,16 @@ def load_model(path, compile=False):
         compile: whether to restore the training configuration (loss, optimizer).
 
     Returns:
-        ``(model, info)``.
+        ``(model, info)``: ``info`` is a :class:`kerasseg.description.ModelInfo`, or
+        ``None`` for a file without one.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if ``path`` is not a ``.keras`` archive.
+        ValueError: if ``path`` is not a ``.keras`` archive or its info is invalid.
 
     Example:
         >>> model, info = load_model("run/best.keras")  # doctest: +SKIP
-        >>> info["class_names"]  # doctest: +SKIP
+        >>> info.class_names  # doctest: +SKIP
     """
     import keras
 
@@ -205,16 +236,17 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
         path: a ``.keras`` file.
         target: the ``.keras`` file to write (may not be ``path``).
         weights_dtype: ``"float32"`` (lossless) or ``"float16"``.
-        info_updates: optional dict of keys to set in the copy's info, e.g. the
-            ``shift_offsets`` that :class:`kerasseg.inference.Predictor` averages.
+        info_updates: optional dict of :class:`kerasseg.description.ModelInfo` fields to
+            set in the copy's info, e.g. the ``shift_offsets`` that
+            :class:`kerasseg.inference.Predictor` averages.
 
     Returns:
         The size of ``target`` in bytes.
 
     Raises:
         ValueError: for another ``weights_dtype``, a ``target`` not ending in ``.keras``
-            or equal to ``path``, a ``path`` that is not a ``.keras`` archive, or
-            ``info_updates`` that is not a JSON-serializable dict.
+            or equal to ``path``, a ``path`` that is not a ``.keras`` archive or has no
+            kerasseg info, or ``info_updates`` that is not a dict of valid field values.
         FileNotFoundError: if ``path`` does not exist.
 
     Example:
@@ -235,12 +267,13 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
     if info_updates is not None and not isinstance(info_updates, dict):
         raise ValueError(f"`info_updates` must be None or a dict. Received: {info_updates!r}")
     info = read_info(path)
-    info.update(info_updates or {})
-    info["weights_storage"] = weights_dtype
+    if info is None:
+        raise ValueError(f"{path} holds no kerasseg model info (save it with save_model).")
     try:
-        json.dumps(info)
-    except TypeError as error:
-        raise ValueError(f"`info_updates` must be JSON-serializable: {error}") from error
+        info = ModelInfo.from_dict({**info.to_dict(), **(info_updates or {}),
+                                    "weights_storage": weights_dtype})
+    except ValueError as error:
+        raise ValueError(f"`info_updates` must hold valid ModelInfo fields: {error}") from None
     with atomic_path(target, ".keras") as temp:
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(
                 temp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -260,8 +293,8 @@ def compact_model(path, target, weights_dtype="float32", info_updates=None):
                     mixed = set()
                     config = _float32_policies(config, mixed)
                     if mixed:
-                        info["trained_policy"] = sorted(mixed)[0]
+                        info = info.replace(trained_policy=sorted(mixed)[0])
                     data = json.dumps(config).encode("utf-8")
                 archive.writestr(name, data)
-            archive.writestr(INFO_MEMBER, json.dumps(info, indent=2, sort_keys=True))
+            archive.writestr(INFO_MEMBER, _payload(info))
     return os.path.getsize(target)

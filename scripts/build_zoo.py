@@ -82,20 +82,21 @@ def package(name, data_root, runs):
     from kerasseg.data import load_dataset
     from kerasseg.inference import evaluate_model, shift_grid, tta_flips
     from kerasseg.modelfile import compact_model, load_model
+    from kerasseg.description import RunSpec
     from kerasseg.files import read_json, write_json_atomic, write_text_atomic
 
     recipe = RECIPES[name]
     run_dir = pathlib.Path(runs) / name
-    run = read_json(run_dir / "run.json")
+    run = RunSpec.read(run_dir / "run.json")
     if run is None:
         raise SystemExit(f"{run_dir}/run.json not found: train the entry first")
-    info = run["info"]
-    class_names = info["class_names"]
+    info = run.info
+    class_names = list(info.class_names)
     options = {"class_names": class_names}
-    if info.get("label_values"):
-        options["label_values"] = info["label_values"]
+    if info.label_values:
+        options["label_values"] = list(info.label_values)
     dataset = load_dataset(os.path.join(data_root, recipe["data"]), **options)
-    held_out = dataset.subset(run["split"]["test"])
+    held_out = dataset.subset(run.split["test"])
     ZOO.mkdir(exist_ok=True)
     target = ZOO / f"{name}.keras"
 
@@ -110,7 +111,7 @@ def package(name, data_root, runs):
                   info_updates=updates)
     plain = evaluate_model(str(target), held_out)
     # Flip TTA only for models trained with flips (the Predictor refuses it otherwise).
-    tta = evaluate_model(str(target), held_out, tta=True) if len(tta_flips(info)) > 1 else None
+    tta = evaluate_model(str(target), held_out, tta=True) if len(tta_flips(info.flip_axes)) > 1 else None
     changes = [abs(a["mean_foreground_dice"] - b["mean_foreground_dice"])
                for a, b in zip(reference["cases"], plain["cases"])]
     parity = {
@@ -144,17 +145,17 @@ def package(name, data_root, runs):
         "card": f"{name}.md",
         "params": int(model.count_params()),
         "build": {"arch": recipe["arch"], "input_channels": int(model.input_shape[-1]),
-                  "num_classes": len(class_names), "options": info["model_options"]},
-        "input": {"channels": info["channels"], "modalities": info.get("modalities"),
-                  "patch_size": info["patch_size"], "stride": info["stride"],
-                  "preprocessing": info["preprocessing"],
-                  "label_values": info.get("label_values"),
-                  "spatial_dims": info["spatial_dims"],
+                  "num_classes": len(class_names), "options": info.model_options},
+        "input": {"channels": info.channels, "modalities": list(info.modalities),
+                  "patch_size": list(info.patch_size), "stride": info.stride,
+                  "preprocessing": info.preprocessing.to_dict(),
+                  "label_values": list(info.label_values) if info.label_values else None,
+                  "spatial_dims": info.spatial_dims,
                   "shift_offsets": updates["shift_offsets"] if updates else None},
         "class_names": class_names,
         "training": {
             "command": "\n".join("kerasseg " + " ".join(c) for c in commands),
-            "seed": run["settings"]["seed"],
+            "seed": run.settings.seed,
             "data": recipe["dataset"],
             "data_folder": recipe["data"],
             "licence": recipe["licence"],
@@ -166,8 +167,8 @@ def package(name, data_root, runs):
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})",
             "date": datetime.date.today().isoformat(),
         },
-        "split": {"train": run["split"]["train"], "val": run["split"]["val"],
-                  "test": run["split"]["test"]},
+        "split": {"train": run.split["train"], "val": run.split["val"],
+                  "test": run.split["test"]},
         "metrics": _summary(plain, class_names),
         "metrics_tta": _summary(tta, class_names) if tta else None,
         "storage_parity": parity,

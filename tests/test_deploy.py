@@ -50,8 +50,8 @@ def test_saved_model_is_dynamic_and_matches_keras(trained, tmp_path):
 
     # The model was trained on volumes: the export says how a client prepares them.
     meta = read_export_metadata(result["saved_model"])
-    spec = predictor.info["preprocessing"]
-    assert meta["class_names"] == predictor.info["class_names"]
+    spec = predictor.info.preprocessing.to_dict()
+    assert meta["class_names"] == list(predictor.info.class_names)
     axes = spec["slice_axis"]
     assert meta["volume"]["slice_axis"] == ([axes] if isinstance(axes, int) else list(axes))
     assert meta["volume"]["context"] == spec["context"]

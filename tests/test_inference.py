@@ -6,6 +6,7 @@ import pytest
 
 from kerasseg.data.pipeline import make_preprocessing_spec
 from kerasseg.data.types import CaseData, Geometry
+from kerasseg.description import ModelInfo
 from kerasseg.inference import Predictor, _tile_starts
 
 
@@ -21,8 +22,9 @@ def _pixelwise_model(channels=1, classes=2):
 
 
 def _info(patch, stride=4, spec=None):
-    return {"preprocessing": spec or make_preprocessing_spec(normalization="none"),
-            "patch_size": list(patch), "stride": stride, "num_classes": 2}
+    spec = spec or make_preprocessing_spec(normalization="none")
+    return ModelInfo(model="unet", num_classes=2, channels=1, preprocessing=spec,
+                     patch_size=patch, stride=stride)
 
 
 def test_tile_starts_cover_the_image():
@@ -82,15 +84,15 @@ def test_tta_averages_flipped_predictions():
 def test_tta_uses_only_the_flips_the_model_was_trained_with():
     from kerasseg.inference import tta_flips
 
-    assert tta_flips({}) == ((), (1,), (2,), (1, 2))
-    assert tta_flips({"flip_axes": [0, 1]}) == ((), (1,), (2,), (1, 2))
-    assert tta_flips({"flip_axes": [1]}) == ((), (2,))
-    assert tta_flips({"flip_axes": [0]}) == ((), (1,))
+    assert tta_flips(None) == ((), (1,), (2,), (1, 2))
+    assert tta_flips([0, 1]) == ((), (1,), (2,), (1, 2))
+    assert tta_flips([1]) == ((), (2,))
+    assert tta_flips([0]) == ((), (1,))
     model = _neighbour_model()
     image = np.random.default_rng(4).normal(size=(1, 8, 8, 3)).astype("float32")
     plain = Predictor(model, _info((8, 8))).predict_slices(image)
     columns = Predictor(model, _info((8, 8))).predict_slices(image[:, :, ::-1])[:, :, ::-1]
-    info = dict(_info((8, 8)), flip_axes=[1])
+    info = _info((8, 8)).replace(flip_axes=[1])
     tta = Predictor(model, info, tta=True).predict_slices(image)
     np.testing.assert_allclose(tta, (plain + columns) / 2, atol=1e-6)
     both = Predictor(model, _info((8, 8)), tta=True).predict_slices(image)
@@ -98,8 +100,8 @@ def test_tta_uses_only_the_flips_the_model_was_trained_with():
 
 
 def test_tta_of_a_model_trained_without_flips_is_a_clear_error():
-    info = dict(_info((8, 8)), flip_axes=[])
-    with pytest.raises(ValueError, match=r"trained without \(its info has flip_axes=\[\]\)"):
+    info = _info((8, 8)).replace(flip_axes=[])
+    with pytest.raises(ValueError, match=r"trained without \(its info has flip_axes=\(\)\)"):
         Predictor(_pixelwise_model(), info, tta=True)
     Predictor(_pixelwise_model(), info)  # plain prediction is fine
 
@@ -116,8 +118,12 @@ def test_predict_case_returns_the_original_grid():
 
 
 def test_missing_info_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"missing: \['stride'\]"):
-        Predictor(_pixelwise_model(), {"preprocessing": {}, "patch_size": [8, 8], "num_classes": 2})
+    with pytest.raises(ValueError, match="`info` must be the model's ModelInfo"):
+        Predictor(_pixelwise_model())
+    # A dict is validated as a ModelInfo: the missing field is named.
+    with pytest.raises(ValueError, match=r"lacks the required field\(s\) \['stride'\]"):
+        Predictor(_pixelwise_model(), {"model": "unet", "num_classes": 2, "channels": 1,
+                                       "preprocessing": {"mode": "2d"}, "patch_size": [8, 8]})
     with pytest.raises(ValueError, match="`overlap` must be in"):
         Predictor(_pixelwise_model(), _info((8, 8)), overlap=1.0)
 
@@ -211,7 +217,7 @@ def test_shift_averaging_refines_a_model_that_predicts_at_half_resolution():
     assert both[0, 0] == pytest.approx(_class1(0.0), abs=1e-6)
     assert both[6, 6] == pytest.approx(_class1(0.0), abs=1e-6)
     # The model info's offsets are the default; an explicit list overrides them.
-    stored = dict(info, shift_offsets=[[0, 0], [1, 1]])
+    stored = info.replace(shift_offsets=[[0, 0], [1, 1]])
     np.testing.assert_allclose(Predictor(model, stored).predict_slices(image)[0, ..., 1], both)
     np.testing.assert_allclose(
         Predictor(model, stored, shifts=[(0, 0)]).predict_slices(image)[0, ..., 1], plain)
@@ -220,7 +226,7 @@ def test_shift_averaging_refines_a_model_that_predicts_at_half_resolution():
 def test_shift_averaging_combines_with_flip_tta():
     model = _strided_model()
     image = np.random.default_rng(6).uniform(0, 1, size=(1, 8, 10, 1)).astype("float32")
-    info = dict(_info((8, 8), stride=2), flip_axes=[1])
+    info = _info((8, 8), stride=2).replace(flip_axes=[1])
 
     def predict(x, shifts):
         return Predictor(model, info, shifts=shifts).predict_slices(x)
@@ -236,7 +242,7 @@ def test_bad_shift_offsets_are_a_clear_error(bad):
     with pytest.raises(ValueError, match=r"`shifts` \(or the model info's `shift_offsets`\)"):
         Predictor(_pixelwise_model(), _info((8, 8)), shifts=bad)
     with pytest.raises(ValueError, match="integer pixel offsets"):
-        Predictor(_pixelwise_model(), dict(_info((8, 8)), shift_offsets=bad))
+        Predictor(_pixelwise_model(), {**_info((8, 8)).to_dict(), "shift_offsets": bad})
 
 
 def _canvas_mean_model():
@@ -255,7 +261,7 @@ def test_spatial_statistics_models_predict_on_the_training_canvas(normalization,
     # the image, so only they get the training canvas.
     info = _info((32, 32), stride=8)
     if normalization:
-        info["model_options"] = {"normalization": normalization}
+        info = info.replace(model_options={"normalization": normalization})
     scores = Predictor(_canvas_mean_model(), info).predict_slices(np.ones((1, 10, 12, 1),
                                                                            "float32"))
     expected = 1.0 / (1.0 + np.exp(-4.0 * (1.0 - 120.0 / canvas**2)))

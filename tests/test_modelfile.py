@@ -8,16 +8,24 @@ import numpy as np
 import pytest
 
 import kerasseg
-from kerasseg.modelfile import compact_model, load_model, read_info, save_model
+from kerasseg.description import ModelInfo, Preprocessing
+from kerasseg.modelfile import INFO_MEMBER, compact_model, load_model, read_info, save_model
+
+
+def _info(class_names=("bg", "fg"), stride=2, **fields):
+    return ModelInfo(model="unet", num_classes=len(class_names), channels=1,
+                     preprocessing=Preprocessing(mode="2d"), patch_size=(8, 8), stride=stride,
+                     class_names=class_names, **fields)
 
 
 def test_info_round_trip_and_plain_keras_load(tmp_path):
     model = kerasseg.build("unet", input_shape=(None, None, 1), num_classes=2, depth=1,
                            base_filters=2)
     path = tmp_path / "m.keras"
-    save_model(model, path, {"class_names": ["bg", "fg"], "stride": 2})
-    assert read_info(path) == {"class_names": ["bg", "fg"], "stride": 2}
+    save_model(model, path, _info())
+    assert read_info(path) == _info()
     loaded, info = load_model(path)
+    assert info == _info() and info.class_names == ("bg", "fg")
     x = np.ones((1, 8, 8, 1), "float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The archive is still an ordinary .keras file.
@@ -53,7 +61,7 @@ def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(np.zeros((2, 16, 16, 1), "float32"), np.zeros((2, 16, 16), "int32"), verbose=0)
     source = tmp_path / "m.keras"
-    save_model(model, source, {"class_names": ["a", "b", "c"]})
+    save_model(model, source, _info(["a", "b", "c"]))
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
     expected = model.predict(x, verbose=0)
 
@@ -66,10 +74,10 @@ def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
     loaded32, info32 = load_model(tmp_path / "m32.keras")
     assert getattr(load_model(tmp_path / "m32.keras", compile=True)[0], "optimizer", None) is None
     np.testing.assert_array_equal(loaded32.predict(x, verbose=0), expected)
-    assert info32 == {"class_names": ["a", "b", "c"], "weights_storage": "float32"}
+    assert info32 == _info(["a", "b", "c"], weights_storage="float32")
 
     loaded16, info16 = load_model(tmp_path / "m16.keras")
-    assert info16["weights_storage"] == "float16"
+    assert info16.weights_storage == "float16"
     assert all(w.dtype == "float32" for w in loaded16.weights)
     # Every weight equals the original rounded to float16, nothing more.
     for original, stored in zip(model.weights, loaded16.weights):
@@ -80,7 +88,7 @@ def test_compact_model_float32_is_lossless_and_float16_rounds_weights(tmp_path):
 
 def test_compact_model_refuses_bad_arguments(tmp_path):
     model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
-    save_model(model, tmp_path / "m.keras")
+    save_model(model, tmp_path / "m.keras", _info())
     with pytest.raises(ValueError, match="`weights_dtype` must be 'float32' or 'float16'"):
         compact_model(tmp_path / "m.keras", tmp_path / "c.keras", weights_dtype="int8")
     with pytest.raises(ValueError, match="must be a new file ending in '.keras'"):
@@ -89,20 +97,22 @@ def test_compact_model_refuses_bad_arguments(tmp_path):
         compact_model(tmp_path / "missing.keras", tmp_path / "c.keras")
     with pytest.raises(ValueError, match="`info_updates` must be None or a dict"):
         compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates=[("a", 1)])
-    with pytest.raises(ValueError, match="`info_updates` must be JSON-serializable"):
-        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates={"a": object()})
+    with pytest.raises(ValueError, match=r"`info_updates` must hold valid ModelInfo fields: "
+                                         r"`ModelInfo` holds unknown field\(s\) \['a'\]"):
+        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates={"a": 1})
+    with pytest.raises(ValueError, match="`ModelInfo.stride` must be a positive integer"):
+        compact_model(tmp_path / "m.keras", tmp_path / "c.keras", info_updates={"stride": 0})
     assert sorted(os.listdir(tmp_path)) == ["m.keras"]
 
 
 def test_compact_model_sets_the_info_updates(tmp_path):
     model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
-    save_model(model, tmp_path / "m.keras", {"class_names": ["a", "b"], "stride": 2})
+    save_model(model, tmp_path / "m.keras", _info(["a", "b"]))
     compact_model(tmp_path / "m.keras", tmp_path / "c.keras",
                   info_updates={"shift_offsets": [[0, 0], [2, 2]], "stride": 4})
-    assert read_info(tmp_path / "c.keras") == {
-        "class_names": ["a", "b"], "stride": 4, "shift_offsets": [[0, 0], [2, 2]],
-        "weights_storage": "float32"}
-    assert read_info(tmp_path / "m.keras") == {"class_names": ["a", "b"], "stride": 2}
+    assert read_info(tmp_path / "c.keras") == _info(
+        ["a", "b"], stride=4, shift_offsets=[(0, 0), (2, 2)], weights_storage="float32")
+    assert read_info(tmp_path / "m.keras") == _info(["a", "b"])
 
 
 def test_compact_model_writes_a_mixed_precision_model_with_float32_policies(tmp_path):
@@ -113,11 +123,11 @@ def test_compact_model_writes_a_mixed_precision_model_with_float32_policies(tmp_
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert {layer.dtype_policy.name for layer in model.layers} == {"mixed_bfloat16", "float32"}
-    save_model(model, tmp_path / "mixed.keras", {"class_names": ["a", "b", "c"]})
+    save_model(model, tmp_path / "mixed.keras", _info(["a", "b", "c"]))
     compact_model(tmp_path / "mixed.keras", tmp_path / "plain.keras")
 
     loaded, info = load_model(tmp_path / "plain.keras")
-    assert info["trained_policy"] == "mixed_bfloat16"
+    assert info.trained_policy == "mixed_bfloat16"
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     # The same float32 variables, now computed in float32: equal to a float32 build given
     # the mixed model's weights.
@@ -154,3 +164,34 @@ def test_float32_model_rebuilds_a_mixed_model_with_the_same_weights():
                  - keras.ops.convert_to_numpy(plain(x)))
     assert 0 < gap.max() < 0.1  # bfloat16 rounding, nothing more
     assert float32_model(plain) is plain
+
+
+def test_a_file_without_info_and_invalid_info(tmp_path):
+    model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
+    save_model(model, tmp_path / "plain.keras")
+    assert read_info(tmp_path / "plain.keras") is None
+    assert load_model(tmp_path / "plain.keras")[1] is None
+    with pytest.raises(ValueError, match="holds no kerasseg model info"):
+        compact_model(tmp_path / "plain.keras", tmp_path / "c.keras")
+    # save_model validates a dict as a ModelInfo; a file with bad info names file and field.
+    with pytest.raises(ValueError, match=r"`ModelInfo.patch_size` must be \(height, width\)"):
+        save_model(model, tmp_path / "bad.keras", {**_info().to_dict(), "patch_size": [8]})
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "plain.keras", "a") as archive:
+        archive.writestr(INFO_MEMBER, json.dumps({**_info().to_dict(), "num_classes": "two"}))
+    with pytest.raises(ValueError, match=r"plain.keras: `ModelInfo.num_classes` must be a "
+                                         "positive integer"):
+        read_info(tmp_path / "plain.keras")
+
+
+def test_the_stored_member_is_the_info_dict(tmp_path):
+    import json
+    import zipfile
+
+    model = kerasseg.build("unet", input_shape=(8, 8, 1), num_classes=2, depth=1, base_filters=2)
+    save_model(model, tmp_path / "m.keras", _info())
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        stored = json.loads(archive.read(INFO_MEMBER))
+    assert stored == _info().to_dict() and stored["schema_version"] == ModelInfo.SCHEMA_VERSION

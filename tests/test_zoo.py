@@ -147,7 +147,7 @@ def test_missing_file_without_url(registry):
 
 def test_load_and_build_with_weights_by_name(registry, trained):
     model, info = zoo.load("tiny-unet", return_info=True)
-    assert info["zoo_entry"] == "tiny-unet" and info["class_names"][1] == "Anterior"
+    assert info.zoo_entry == "tiny-unet" and info.class_names[1] == "Anterior"
     # The run's plan picks the input (2.5-D slices with neighbours: several channels).
     channels = int(model.input_shape[-1])
     built = kerasseg.build("unet", input_shape=(None, None, channels), num_classes=3,

@@ -72,7 +72,9 @@ def test_registry_integrity(name):
                            num_classes=build["num_classes"], **build["options"])
     assert fresh.count_params() == record["params"]
     # The prediction's shift averaging travels in the file, as the registry states.
-    assert read_info(path).get("shift_offsets") == record["input"].get("shift_offsets")
+    stored = read_info(path).shift_offsets
+    assert (None if stored is None else [list(pair) for pair in stored]) == \
+        record["input"].get("shift_offsets")
     # The split is disjoint and the command is the recorded recipe's.
     split = record["split"]
     assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
@@ -156,7 +158,7 @@ def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
     dataset = _dataset(record)
     ids = _held_out(record, dataset, count=3)
     model, info = zoo.load(name, return_info=True)
-    assert info["class_names"] == record["class_names"] and info["zoo_entry"] == name
+    assert list(info.class_names) == record["class_names"] and info.zoo_entry == name
     report = evaluate_model(name, dataset.subset(ids))
     stated = _per_case(name)["no_tta"]
     for row in report["cases"]:

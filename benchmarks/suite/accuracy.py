@@ -96,7 +96,7 @@ def evaluate_zoo(data_root, limit=None, names=None):
             cases = load_dataset(data_path, **options).subset(ids)
             model, info = load_any(name)
             # flip TTA only where the model was trained with flips (the Predictor refuses it)
-            for tta in (False, True) if len(tta_flips(info)) > 1 else (False,):
+            for tta in (False, True) if len(tta_flips(info.flip_axes)) > 1 else (False,):
                 start = time.perf_counter()
                 report = evaluate_model(name, cases, predictor=Predictor(model, info=info, tta=tta))
                 rows.append({"entry": name, "data": os.path.basename(data_path), "cases": len(ids),

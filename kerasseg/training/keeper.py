@@ -41,7 +41,8 @@ def load_state(output_dir):
     path = os.path.join(output_dir, LAST)
     if not os.path.exists(path):
         return None
-    return read_info(path).get("state")
+    info = read_info(path)
+    return None if info is None else info.state
 
 
 def write_history_csv(path, history):
@@ -119,16 +120,18 @@ class RunKeeper(keras.callbacks.Callback):
 
     Args:
         output_dir: the run folder.
-        info: dict stored in every saved model (class names, preprocessing, ...).
+        info: the :class:`kerasseg.description.ModelInfo` stored in every saved model;
+            ``best.keras`` adds its ``epoch`` and ``val_dice``, ``last.keras`` the ``state``.
         state: the run state to continue from (see :func:`fresh_state`).
-        monitor: the logs key to maximise (``"val_dice"``).
+        monitor: the logs key to maximise (``"val_dice"``); the value stored in
+            ``best.keras`` under the info field of that name, when there is one.
         patience: validated epochs without improvement before stopping (epochs whose
             logs lack ``monitor`` are not counted); ``None`` never stops.
         chief: whether this process writes files (the chief worker); other workers write
             to a scratch folder so that collective operations stay in step.
 
     Example:
-        >>> keeper = RunKeeper("run", info={}, state=fresh_state())  # doctest: +SKIP
+        >>> keeper = RunKeeper("run", info=info, state=fresh_state())  # doctest: +SKIP
         >>> model.fit(ds, epochs=10, callbacks=[keeper])  # doctest: +SKIP
     """
 
@@ -201,15 +204,16 @@ class RunKeeper(keras.callbacks.Callback):
         folder = self._folder()
         if improved:
             state["best"], state["best_epoch"], state["wait"] = value, epoch + 1, 0
+            score = {"val_dice": value} if self.monitor == "val_dice" else {}
             save_model(self.model, os.path.join(folder, BEST),
-                       {**self.info, "epoch": epoch + 1, self.monitor: value})
+                       self.info.replace(epoch=epoch + 1, **score))
         elif value is not None:
             # An epoch without validation neither improves nor counts towards patience.
             state["wait"] += 1
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped_early"] = True
             self.model.stop_training = True
-        save_model(self.model, os.path.join(folder, LAST), {**self.info, "state": state})
+        save_model(self.model, os.path.join(folder, LAST), self.info.replace(state=state))
         if self.chief:
             write_history_csv(os.path.join(folder, HISTORY), state["history"])
         best = "-" if state["best"] is None else f"{state['best']:.4f} (epoch {state['best_epoch']})"

@@ -27,8 +27,10 @@ import shutil
 import tempfile
 import time
 
+from kerasseg._version import __version__
 from kerasseg.data.augment import flipped_axes
-from kerasseg.files import read_json, write_json_atomic
+from kerasseg.description import FIXED_DEFAULTS, ModelInfo, RunSettings, RunSpec
+from kerasseg.files import write_json_atomic
 from kerasseg.training import keeper as keeper_lib
 
 log = logging.getLogger("kerasseg")
@@ -37,13 +39,8 @@ RUN_FILE = "run.json"
 PLAN_FILE = "plan.json"
 VERBOSITY = (0, 1, 2)  # train(verbose=...): silent, progress bar and log, one line per epoch
 
-# What unset options become with plan=False (and what runs stored before planning used).
-FIXED_DEFAULTS = dict(
-    epochs=50, budget=None, batch_size=16, steps_per_epoch=None, patch_size="auto", mode="2d",
-    context=None, slice_axis=0, normalization="zscore", target_spacing=None, model_options=None,
-    learning_rate=1e-3, schedule="cosine", warmup_epochs=0, val_every=1, augment="default",
-    mixed_precision=False, val_fraction=0.2,
-)
+# FIXED_DEFAULTS (from kerasseg.description): what unset options become with plan=False,
+# and what runs stored before an option existed used.
 
 
 @dataclasses.dataclass
@@ -283,10 +280,11 @@ def _start(data, output_dir, settings, resume, overwrite, verbose):
     _remove_partial_writes(output_dir)
     state = keeper_lib.load_state(output_dir) if os.path.isdir(output_dir) else None
     if resume and state is not None:
-        stored = read_json(run_path)
+        stored = RunSpec.read(run_path)
         if stored is None:
             raise ValueError(f"{run_path} is missing: cannot resume the run in {output_dir}.")
-        settings = {**stored["settings"], "resume": True, "verbose": verbose}
+        # Settings a run stored before they existed get the values it ran with (RunSettings).
+        settings = {**stored.settings.to_dict(), "resume": True, "verbose": verbose}
         settings.pop("output_dir", None)
         return _run(data, output_dir, settings, state, stored, verbose)
     if state is not None and not overwrite:
@@ -432,15 +430,15 @@ def _source_options(settings):
         from kerasseg.models import registry
         from kerasseg.plan import PLANNED_MODEL_OPTIONS
 
-        info = source_info(settings["init_weights"]) or {}
+        info = source_info(settings["init_weights"])
         name = registry.resolve_name(settings["model"])
-        if info.get("model") == name:
+        if info is not None and info.model == name:
             # The source's architecture in full: options it left at the family's default
             # keep that default rather than a planned value.
             params = inspect.signature(registry.get_builder(name)).parameters
             defaults = {key: param.default for key, param in params.items()
                         if key in PLANNED_MODEL_OPTIONS and param.default is not inspect.Parameter.empty}
-            options = {**defaults, **(info.get("model_options") or {}), **options}
+            options = {**defaults, **info.model_options, **options}
     return options
 
 
@@ -474,10 +472,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
     num_classes = dataset.num_classes
     plan = None
     if stored:
-        train_ids, val_ids = stored["split"]["train"], stored["split"]["val"]
-        test_ids = stored["split"].get("test", [])
-        for name, value in FIXED_DEFAULTS.items():  # runs stored before an option existed
-            settings.setdefault(name, value)
+        train_ids, val_ids = stored.split["train"], stored.split["val"]
+        test_ids = stored.split["test"]
     else:
         train_ids, val_ids, test_ids = _split(dataset, settings)
         plan = _resolve(settings, dataset, train_ids, val_ids, output_dir, chief)
@@ -496,8 +492,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
         slice_axis=settings.get("slice_axis", 0),
     )
     if stored:
-        patch, patch_reason = tuple(stored["patch_size"]), stored["patch_reason"]
-        train_slices = stored["train_slices"]
+        patch, patch_reason = stored.patch_size, stored.patch_reason
+        train_slices = stored.train_slices
     else:
         train_slices = None
         if settings["patch_size"] == "auto" or settings["steps_per_epoch"] is None:
@@ -546,39 +542,37 @@ def _run(data, output_dir, settings, state, stored, verbose):
             1, len(val_ids)), lambda: _new_model(model_name, channels, num_classes, model_options,
                                                  settings, steps, strategy))
     total_steps = steps * settings["epochs"]
-    info = {
-        "kerasseg_model_version": 1,
-        "model": model_name,
-        "model_options": model_options,
-        "num_classes": num_classes,
-        "class_names": list(dataset.class_names),
-        "modalities": list(dataset.modalities),
-        "channels": channels,
-        "spatial_dims": dataset.spatial_dims,
-        "format": dataset.format,
-        "preprocessing": spec,
-        "patch_size": list(patch),
-        "stride": stride,
-        "training_data": dataset.root,
+    info = ModelInfo(
+        model=model_name,
+        model_options=model_options,
+        num_classes=num_classes,
+        class_names=list(dataset.class_names),
+        modalities=list(dataset.modalities),
+        channels=channels,
+        spatial_dims=dataset.spatial_dims,
+        format=dataset.format,
+        preprocessing=spec,
+        patch_size=patch,
+        stride=stride,
+        training_data=dataset.root,
         # image axes that training flipped: the flips test-time augmentation may use
-        "flip_axes": flipped_axes(settings["augment"]),
-    }
-    stored_values = _stored_label_values(dataset, num_classes)
-    if stored_values is not None:
-        info["label_values"] = stored_values
+        flip_axes=flipped_axes(settings["augment"]),
+        label_values=_stored_label_values(dataset, num_classes),
+        created_with=__version__,
+    )
     if not stored:
-        stored = {
-            "settings": {**settings, "output_dir": output_dir},
-            "split": {"train": list(train_ids), "val": list(val_ids), "test": list(test_ids)},
-            "patch_size": list(patch),
-            "patch_reason": patch_reason,
-            "train_slices": train_slices,
-            "data": {"root": dataset.root, "format": dataset.format, "cases": len(dataset),
-                     "class_names": list(dataset.class_names)},
-            "info": info,
-        }
+        stored = RunSpec(
+            settings=RunSettings.from_dict({**settings, "output_dir": output_dir}),
+            split={"train": list(train_ids), "val": list(val_ids), "test": list(test_ids)},
+            patch_size=patch,
+            patch_reason=patch_reason,
+            train_slices=train_slices,
+            data={"root": dataset.root, "format": dataset.format, "cases": len(dataset),
+                  "class_names": list(dataset.class_names)},
+            info=info,
+        )
         if chief:
-            write_json_atomic(os.path.join(output_dir, RUN_FILE), stored)
+            stored.write(os.path.join(output_dir, RUN_FILE))
 
     log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
              dataset.format, len(dataset), len(train_ids), len(val_ids), len(test_ids),
@@ -613,7 +607,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
                     set_encoder_trainable(net, False)
                 _compile(net, settings, num_classes, steps, total_steps, done_steps=0)
-        info["output_activation"] = output_activation(net)  # what inference and export apply
+        # What inference and export apply to the outputs.
+        info = info.replace(output_activation=output_activation(net))
         scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
         keeper = keeper_lib.RunKeeper(output_dir, info, state, patience=settings["early_stopping"],
                                       chief=chief, scratch_dir=scratch)

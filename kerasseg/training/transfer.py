@@ -26,15 +26,16 @@ def source_info(init_weights):
         init_weights: a ``.keras`` file, a ``.weights.h5`` file or a zoo entry name.
 
     Returns:
-        The info dict stored with the model (``model``, ``model_options``, ``preprocessing``,
-        ...), or ``None`` for a ``.weights.h5`` file, which carries none.
+        The :class:`kerasseg.description.ModelInfo` stored with the model (``model``,
+        ``model_options``, ``preprocessing``, ...), or ``None`` for a ``.weights.h5`` file
+        or a ``.keras`` file saved without one.
 
     Raises:
         FileNotFoundError: if a ``.keras`` file does not exist.
-        ValueError: for a name that is neither a file nor a zoo entry.
+        ValueError: for a name that is neither a file nor a zoo entry, or invalid info.
 
     Example:
-        >>> source_info("hippocampus-unet")["model_options"]["depth"]  # doctest: +SKIP
+        >>> source_info("hippocampus-unet").model_options["depth"]  # doctest: +SKIP
         3
     """
     from kerasseg.modelfile import read_info

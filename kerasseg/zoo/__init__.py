@@ -218,7 +218,8 @@ def load(name, return_info=False):
         return_info: also return the info stored with the model.
 
     Returns:
-        The Keras model, or ``(model, info)``.
+        The Keras model, or ``(model, info)``: ``info`` is the file's
+        :class:`kerasseg.description.ModelInfo` with ``zoo_entry`` set to ``name``.
 
     Raises:
         ValueError: for an unknown name, a corrupt file, or a model whose parameter count
@@ -237,7 +238,9 @@ def load(name, return_info=False):
             f"Zoo entry {name!r}: the model has {model.count_params()} parameters, the "
             f"registry says {record['params']}; the file and registry do not match."
         )
-    info = {**info, "zoo_entry": name}
+    if info is None:
+        raise ValueError(f"Zoo entry {name!r}: the file holds no kerasseg model info.")
+    info = info.replace(zoo_entry=name)
     return (model, info) if return_info else model
 
 
@@ -271,8 +274,8 @@ def build_from_zoo(name, arch, input_shape, num_classes, **options):
     if int(num_classes) != int(model.output_shape[-1]):
         problems.append(f"{model.output_shape[-1]} classes, not {num_classes}")
     for key, value in options.items():
-        if info.get("model_options", {}).get(key, value) != value:
-            problems.append(f"{key}={info['model_options'][key]!r}, not {value!r}")
+        if info.model_options.get(key, value) != value:
+            problems.append(f"{key}={info.model_options[key]!r}, not {value!r}")
     if problems:
         raise ValueError(
             f"Zoo entry {name!r} is incompatible with the request: it has "

@@ -207,11 +207,11 @@ def test_augment_options_override_the_preset_and_set_the_tta_flips(tmp_path, cap
                           "--augment-option", "rotate=5"]) == 0
     stored = json.loads((run / "run.json").read_text())
     assert stored["settings"]["augment"] == {"preset": "light", "flip_axes": [1], "rotate": 5}
-    assert load_model(run / "best.keras")[1]["flip_axes"] == [1]
+    assert load_model(run / "best.keras")[1].flip_axes == (1,)
 
     run = tmp_path / "unflipped"
     assert main(common + ["--output", str(run), "--augment-option", "flip_prob=0"]) == 0
-    assert load_model(run / "best.keras")[1]["flip_axes"] == []
+    assert load_model(run / "best.keras")[1].flip_axes == ()
     capsys.readouterr()
     image = os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz")
     assert main(["predict", "--model", str(run / "best.keras"), "--input", image,

@@ -74,7 +74,7 @@ def _slices(case, stride):
 
 def _mode_gap(path, case):
     model, info = load_model(path)
-    x = _slices(case, info["stride"])
+    x = _slices(case, info.stride)
     inference = keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=False)))
     training = keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=True)))
     return float(np.abs(inference - training).max())
@@ -89,7 +89,7 @@ def test_saved_model_agrees_in_inference_and_training_mode(tiny, tmp_path):
     settings = dict(TINY, epochs=1, steps_per_epoch=4, mixed_precision=False,
                     learning_rate=1e-2)
     planned = kerasseg.train(tiny, "unet", output_dir=tmp_path / "planned", **settings)
-    assert read_info(planned.best_model)["model_options"]["normalization"] == "instance"
+    assert read_info(planned.best_model).model_options["normalization"] == "instance"
     assert _mode_gap(planned.best_model, tiny[0]) < 1e-4
     batch = kerasseg.train(tiny, "unet", output_dir=tmp_path / "batch",
                            **{**settings, "model_options": {**TINY_UNET,

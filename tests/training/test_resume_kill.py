@@ -29,7 +29,7 @@ def _epochs_done(output):
     if not os.path.exists(path):
         return 0
     try:
-        return read_info(path)["state"]["epoch"]
+        return read_info(path).state["epoch"]
     except (ValueError, KeyError, OSError):
         return 0
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import kerasseg
+from kerasseg.description import RunSpec
 from kerasseg.modelfile import load_model, read_info
 from tests.training.conftest import TINY_UNET
 
@@ -43,6 +44,11 @@ def test_run_json_records_split_by_case_and_settings(run, tiny):
     assert sorted(train_ids + val_ids) == sorted(tiny.case_ids)
     assert len(val_ids) == 1  # round(0.2 * 6)
     assert stored["settings"]["epochs"] == 2
+    # The file is a RunSpec: typed, versioned, with the model's info.
+    spec = RunSpec.read(os.path.join(run.output_dir, "run.json"))
+    assert stored["schema_version"] == RunSpec.SCHEMA_VERSION
+    assert spec.settings.epochs == 2 and spec.split["val"] == val_ids
+    assert spec.info == read_info(run.best_model).replace(epoch=None, val_dice=None)
     # Whole slices of the training and validation cases, padded to the next multiple of the
     # U-Net's stride (4 at depth 2).
     shapes = [tiny[case_id].load().image.shape[1:3] for case_id in train_ids + val_ids]
@@ -52,10 +58,11 @@ def test_run_json_records_split_by_case_and_settings(run, tiny):
 
 def test_best_model_carries_what_inference_needs(run):
     info = read_info(run.best_model)
-    assert info["class_names"] == ["background", "Anterior", "Posterior"]
-    assert info["preprocessing"]["normalization"]["method"] == "zscore"
-    assert info["model"] == "unet" and info["model_options"] == PLANNED_UNET
-    assert info["stride"] == 4 and info["channels"] == 1
+    assert info.class_names == ("background", "Anterior", "Posterior")
+    assert info.preprocessing.normalization["method"] == "zscore"
+    assert info.model == "unet" and info.model_options == PLANNED_UNET
+    assert info.stride == 4 and info.channels == 1
+    assert info.created_with == kerasseg.__version__
     model, _ = load_model(run.best_model)
     assert model.output_shape == (None, None, None, 3)
 
@@ -146,7 +153,7 @@ def test_val_every_validates_only_the_chosen_epochs(tiny, tmp_path):
     assert result.best_epoch in (2, 3)
     assert result.best_val_dice == pytest.approx(
         max(row["val_dice"] for row in result.history[1:]))
-    assert read_info(result.best_model)["epoch"] == result.best_epoch
+    assert read_info(result.best_model).epoch == result.best_epoch
     with open(tmp_path / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["val_dice"] == "" and float(rows[1]["val_dice"]) > 0.0
@@ -210,7 +217,7 @@ def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
               for case_id in stored["split"]["train"] + stored["split"]["val"]]
     expected = [-(-max(s[axis] for s in shapes) // 4) * 4 for axis in (0, 1)]
     assert stored["patch_size"] == expected
-    assert read_info(result.best_model)["preprocessing"]["slice_axis"] == 2
+    assert read_info(result.best_model).preprocessing.slice_axis == 2
     case = result.evaluation["cases"][0]
     assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
 
@@ -225,7 +232,7 @@ def test_multi_view_run_covers_every_view_and_predicts_the_original_grid(tiny, t
     faces = [(s[1], s[2]) for s in shapes] + [(s[0], s[1]) for s in shapes]
     expected = [-(-max(f[axis] for f in faces) // 4) * 4 for axis in (0, 1)]
     assert stored["patch_size"] == expected
-    assert read_info(result.best_model)["preprocessing"]["slice_axis"] == [0, 2]
+    assert read_info(result.best_model).preprocessing.slice_axis == (0, 2)
     case = result.evaluation["cases"][0]
     assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
 

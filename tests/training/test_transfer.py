@@ -25,8 +25,8 @@ def _encoder(model):
 
 def test_copy_by_name_and_new_head_for_other_class_count(source):
     info = read_info(source)
-    target = kerasseg.build("unet", input_shape=(None, None, info["channels"]), num_classes=5,
-                            **info["model_options"])
+    target = kerasseg.build("unet", input_shape=(None, None, info.channels), num_classes=5,
+                            **info.model_options)
     report = load_init_weights(target, source)
     assert "head_logits" in report["skipped"]  # 3 classes -> 5 classes: a new head at zero
     assert all(not w.any() for w in target.get_layer("head_logits").get_weights())
@@ -102,6 +102,6 @@ def test_zoo_start_reaches_the_dice_in_fewer_epochs_than_scratch(tmp_path):
     from_scratch = _first_epoch_reaching(scratch.history, threshold)
     assert from_zoo <= 2, transfer.history
     # The zoo model's normalization layers are kept, not replaced by the planned ones.
-    assert read_info(transfer.best_model)["model_options"]["normalization"] == \
-        read_info(zoo.fetch("hippocampus-unet"))["model_options"].get("normalization", "batch")
+    assert read_info(transfer.best_model).model_options["normalization"] == \
+        read_info(zoo.fetch("hippocampus-unet")).model_options.get("normalization", "batch")
     assert from_zoo < from_scratch, (transfer.history, scratch.history)
