@@ -121,7 +121,8 @@ def test_bad_activations_are_refused():
 
 
 def _info(num_classes, **extra):
-    return {"preprocessing": make_preprocessing_spec(normalization="none"),
+    return {"model": "unet", "channels": 1,
+            "preprocessing": make_preprocessing_spec(normalization="none"),
             "patch_size": [16, 16], "stride": 4, "num_classes": num_classes, **extra}
 
 
@@ -166,7 +167,7 @@ def test_a_trained_model_records_and_keeps_its_output_activation(tiny, tmp_path)
                    model_options=dict(TINY_UNET, output_activation="sigmoid"), augment="none",
                    plan=False, evaluate=False, verbose=0, val_fraction=0.2)
     model, info = load_model(result.best_model)
-    assert info["output_activation"] == "sigmoid"
+    assert info.output_activation == "sigmoid"
     assert np.isfinite(result.history[-1]["loss"])
     predictor = Predictor(result.best_model)
     slices = np.random.default_rng(0).normal(size=(1, 32, 32, 1)).astype("float32")
