@@ -14,10 +14,19 @@ Example:
 
 import importlib
 import os
+import sys
 
-from kerasseg import losses, metrics, models
-from kerasseg._version import __version__
-from kerasseg.models import list_models
+from kerasseg import verbosity as _verbosity
+
+if _verbosity.running_as_command():
+    # The `kerasseg` command is quiet unless given -v (see kerasseg.verbosity).
+    _verbosity.set_environment(_verbosity.verbosity_from_argv(sys.argv[1:]) or None)
+# TensorFlow's start-up lines below TF_CPP_MIN_LOG_LEVEL, which it prints regardless, held back.
+_verbosity.import_tensorflow()
+
+from kerasseg import losses, metrics, models  # noqa: E402
+from kerasseg._version import __version__  # noqa: E402
+from kerasseg.models import list_models  # noqa: E402
 
 _LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
 

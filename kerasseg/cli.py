@@ -213,7 +213,10 @@ def _add_train(sub):
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.add_argument("--overwrite", action="store_true", help="start afresh in --output")
     p.add_argument("--no-evaluate", action="store_true", help="skip the final per-case evaluation")
-    p.add_argument("--verbose", type=int, default=1, choices=list(VERBOSITY))
+    p.add_argument("--verbose", type=int, default=1, choices=list(VERBOSITY),
+                   help="training progress: 0 none, 1 progress bar and the run's log "
+                        "(default), 2 one line per epoch; `kerasseg -v train` sets how much "
+                        "TensorFlow and Python logging shows")
     p.set_defaults(func=_train)
 
 
@@ -450,16 +453,31 @@ def _zoo(args):
     return 0
 
 
+# The sub-commands that run models, and so look for devices first.
+COMPUTING_COMMANDS = ("train", "evaluate", "predict", "export")
+
+
 def build_parser():
     """Return the ``kerasseg`` argument parser.
 
     Returns:
-        An ``argparse.ArgumentParser`` with the sub-commands train, evaluate, predict,
+        An ``argparse.ArgumentParser`` with the global ``-v`` (count, see
+        :mod:`kerasseg.verbosity`) and the sub-commands plan, train, evaluate, predict,
         export and zoo.
+
+    Example:
+        >>> args = build_parser().parse_args(["-vv", "zoo", "info", "hippocampus-unet"])
+        >>> args.verbosity, args.command, args.name
+        (2, 'zoo', 'hippocampus-unet')
     """
     parser = argparse.ArgumentParser(
         prog="kerasseg", description="Medical image segmentation with Keras: train, "
         "evaluate, predict, export and the model zoo.")
+    parser.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count", default=0,
+        help="show more logging, before the command: -v kerasseg's log and TensorFlow's "
+             "and Keras' warnings, -vv everything, TensorFlow's start-up lines included "
+             "(default: TensorFlow errors only)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_plan, _add_train, _add_evaluate, _add_predict, _add_export, _add_zoo):
         add(sub)
@@ -477,10 +495,15 @@ def main(argv=None):
         message names the file or argument).
 
     Example:
-        >>> main(["zoo", "list"])  # doctest: +SKIP
+        >>> main(["zoo", "list"])  # doctest: +ELLIPSIS
+        name ...
+        hippocampus-deeplab ...
+        0
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kerasseg import verbosity
+
     args = build_parser().parse_args(argv)
+    verbosity.configure(args.verbosity, devices=args.command in COMPUTING_COMMANDS)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
