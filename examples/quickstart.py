@@ -4,7 +4,7 @@ With no arguments this trains a 2-D U-Net on the real hippocampus MRI sample tha
 with kerasseg (52 cases of the Medical Segmentation Decathlon, CC BY-SA 4.0: see
 kerasseg/sample/hippocampus/README.md), evaluates per-case 3-D Dice on sample cases held
 out from training and model selection, exports a TF Serving SavedModel and a TFLite
-file, and writes figures. It takes about eight minutes on two CPU cores.
+file, and writes figures. It takes about three minutes on two CPU cores.
 
 Usage:
     python examples/quickstart.py [--output quickstart_output] [--epochs N]
