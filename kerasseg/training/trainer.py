@@ -559,6 +559,8 @@ def _run(data, output_dir, settings, state, stored, verbose):
         flip_axes=flipped_axes(settings["augment"]),
         label_values=_stored_label_values(dataset, num_classes),
         created_with=__version__,
+        # What the builders' option makes the outputs (checked against the built model).
+        output_activation=model_options.get("output_activation") or "logits",
     )
     if not stored:
         stored = RunSpec(
