@@ -112,10 +112,7 @@ class Plan:
     notes: List[str] = dataclasses.field(default_factory=list)
 
     def __getitem__(self, name):
-        for row in self.rows:
-            if row.name == name:
-                return row.value
-        raise KeyError(name)
+        return self.row(name).value
 
     def row(self, name):
         """Return the :class:`PlanRow` named ``name``."""
@@ -295,10 +292,15 @@ def _normalization(fp):
     return "zscore", "z-score per image and channel (not CT)"
 
 
+def _resampled(shape, spacing, target_zyx):
+    """A case's array shape after resampling from ``spacing`` to ``target_zyx``."""
+    return [max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target_zyx)]
+
+
 def _slice_shapes(fp, target_zyx, axes):
     shapes = []
     for shape, spacing in zip(fp.shapes, fp.spacings):
-        resampled = [max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target_zyx)]
+        resampled = _resampled(shape, spacing, target_zyx)
         for axis in axes:
             shapes.append(tuple(n for i, n in enumerate(resampled) if i != axis))
     return shapes
@@ -447,7 +449,7 @@ def _validation_slices(fp, target_zyx, axes):
     """Mean slices per case over the views (resampled): what validating one case costs."""
     total = 0.0
     for shape, spacing in zip(fp.shapes, fp.spacings):
-        resampled = [max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target_zyx)]
+        resampled = _resampled(shape, spacing, target_zyx)
         total += sum(resampled[axis] for axis in axes) if fp.is_volume else 1
     return total
 
