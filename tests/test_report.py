@@ -17,6 +17,7 @@ import pytest
 from matplotlib.image import imread
 
 from kerasseg.data.types import CaseData, Geometry
+from kerasseg.description import ModelInfo, Preprocessing
 from kerasseg.reporting import (
     CSV_COLUMNS,
     best_epoch,
@@ -220,7 +221,9 @@ class _ShiftPredictor:
 
     def __init__(self, shifts):
         self.shifts = list(shifts)
-        self.info = {"class_names": ["background", "Anterior", "Posterior"]}
+        self.info = ModelInfo(model="unet", num_classes=3, channels=1, patch_size=(64, 64),
+                              stride=8, preprocessing=Preprocessing(mode="2d"),
+                              class_names=("background", "Anterior", "Posterior"))
         self.num_classes, self.tta = 3, False
 
     def predict_case(self, data):
