@@ -115,7 +115,7 @@ def row_data(row):
 def run_row(row, budget, output):
     """Train row ``row`` with the defaults and the budget, score it, store the result."""
     import kerasseg
-    from kerasseg.inference import evaluate_model
+    from kerasseg.scoring import evaluate_model
     from kerasseg.description import RunSpec
     from kerasseg.files import write_json_atomic
 
@@ -146,7 +146,7 @@ def run_row(row, budget, output):
 def rescore(row, output):
     """Score a stored row's best model again on its held-out cases (after a scoring fix)."""
     from kerasseg.files import write_json_atomic
-    from kerasseg.inference import evaluate_model
+    from kerasseg.scoring import evaluate_model
 
     path = output / f"{row}.json"
     record = json.loads(path.read_text())
@@ -162,7 +162,7 @@ def rescore(row, output):
 def run_precision(epochs, output):
     """Row c at ``epochs`` epochs in mixed bfloat16 and in float32: held-out Dice of each."""
     import kerasseg
-    from kerasseg.inference import evaluate_model
+    from kerasseg.scoring import evaluate_model
     from kerasseg.files import write_json_atomic
 
     train, held_out, description = row_data("c")

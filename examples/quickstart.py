@@ -40,7 +40,8 @@ def main():
     from kerasseg.data import load_dataset
     from kerasseg.data.split import split_cases
     from kerasseg.deploy import export_trained
-    from kerasseg.inference import Predictor, evaluate_model
+    from kerasseg.inference import Predictor
+    from kerasseg.scoring import evaluate_model
     from kerasseg.sample import hippocampus_path
 
     output = os.path.abspath(args.output)

@@ -36,7 +36,7 @@ WHERE = __doc__.split("Settings come from")[0]
 
 
 def parse_args(argv=None):
-    from kerasseg.data.pipeline import MODES
+    from kerasseg.data.spec import MODES
 
     parser = argparse.ArgumentParser(description="Train a U-Net on PROMISE12 prostate MRI.")
     parser.add_argument("--data-dir", help="folder holding the PROMISE12 cases")

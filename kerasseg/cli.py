@@ -63,7 +63,7 @@ def _spacing(text):
 
 
 def _slice_axes(text):
-    from kerasseg.data.pipeline import slice_axes
+    from kerasseg.data.spec import slice_axes
 
     try:
         axes = slice_axes({"slice_axis": [int(p) for p in text.split(",")]})
@@ -107,7 +107,7 @@ def _duration(text):
 def _add_planned_options(p):
     """The options the plan fills (see `kerasseg plan`); shared by train and plan."""
     from kerasseg.data.augment import AUGMENT_PRESETS
-    from kerasseg.data.pipeline import MODES
+    from kerasseg.data.spec import MODES
     from kerasseg.data.normalization import NAMED_NORMALIZATIONS
     from kerasseg.training.recipe import SCHEDULES
 
@@ -351,7 +351,8 @@ def _zoo_info(name):
 
 def _evaluate(args):
     from kerasseg.data import load_dataset
-    from kerasseg.inference import Predictor, evaluate_model
+    from kerasseg.inference import Predictor
+    from kerasseg.scoring import evaluate_model
     from kerasseg.report import format_summary, plot_history, save_case_panels, write_report
 
     dataset = load_dataset(args.data)

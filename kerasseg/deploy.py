@@ -44,7 +44,8 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
     import numpy as np
 
     from kerasseg import export as exporter
-    from kerasseg.inference import Predictor, representative_batches
+    from kerasseg.export.calibration import representative_batches
+    from kerasseg.inference import Predictor
 
     if saved_model_dir is None and tflite_path is None:
         raise ValueError("Give `saved_model_dir` and/or `tflite_path` to export to.")

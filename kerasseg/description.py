@@ -350,7 +350,7 @@ class _Record:
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing(_Record):
-    """How a model's input was prepared in training (the spec of :mod:`kerasseg.data.pipeline`).
+    """How a model's input was prepared in training (the spec of :mod:`kerasseg.data.spec`).
 
     Attributes:
         mode: ``"2d"`` (one slice per input) or ``"2.5d"`` (neighbouring slices as channels).
@@ -361,7 +361,7 @@ class Preprocessing(_Record):
         target_spacing: resampling target in ``(x, y[, z])`` mm (``None`` entries keep an
             axis), or ``None`` for no resampling.
         patch_size: the training patch ``(h, w)``, or ``None``.
-        version: the pipeline's spec version (``kerasseg.data.pipeline.SPEC_VERSION``),
+        version: the pipeline's spec version (``kerasseg.data.spec.SPEC_VERSION``),
             stored under ``version`` (the record's ``schema_version``).
 
     Raises:

@@ -1,5 +1,8 @@
 """Inference: whole volumes slice by slice, tiles with overlap blending, shift averaging,
-flip TTA, and per-case evaluation at the original geometry.
+and flip TTA; predictions written in the input's format and geometry.
+
+Scoring a model per case is in :mod:`kerasseg.scoring`, int8 calibration images in
+:mod:`kerasseg.export.calibration`.
 
 A model saved by training (see :mod:`kerasseg.modelfile`) carries its preprocessing spec,
 class names and training patch size, so :class:`Predictor` needs no other options:
@@ -32,7 +35,6 @@ import os
 import numpy as np
 
 from kerasseg.description import ModelInfo
-from kerasseg.evaluation import evaluate_case
 
 # Normalization layers whose statistics are taken over the image (padding included).
 SPATIAL_STATISTICS = ("instance", "group")
@@ -302,7 +304,8 @@ class Predictor:
         Raises:
             kerasseg.data.DataError: if the case cannot be read or is invalid.
         """
-        from kerasseg.data.pipeline import prepare_case, restore_prediction, slice_axes
+        from kerasseg.data.prepare import prepare_case, restore_prediction
+        from kerasseg.data.spec import slice_axes
         from kerasseg.data.preprocess import extract_slices
 
         prepared = prepare_case(case, self.spec)
@@ -376,92 +379,6 @@ def load_any(model):
     return zoo.load(model, return_info=True)
 
 
-def _summary(rows, class_names):
-    summary = {}
-    for name in class_names:
-        per_metric = {}
-        for metric in ("dice", "jaccard", "sensitivity", "specificity", "hd95", "assd"):
-            values = np.array([row["metrics"][name][metric] for row in rows
-                               if name in row["metrics"]], dtype="float64")
-            finite = values[np.isfinite(values)]
-            if values.size == 0:
-                continue
-            per_metric[metric] = {
-                "mean": float(finite.mean()) if finite.size else float("nan"),
-                "std": float(finite.std()) if finite.size else float("nan"),
-                "median": float(np.median(finite)) if finite.size else float("nan"),
-                "min": float(finite.min()) if finite.size else float("nan"),
-                "max": float(finite.max()) if finite.size else float("nan"),
-                "n": int(finite.size),
-                "n_not_finite": int(values.size - finite.size),
-            }
-        summary[name] = per_metric
-    return summary
-
-
-def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=False):
-    """Evaluate a model per case, in 3-D at each case's original geometry.
-
-    Args:
-        model: a ``.keras`` path, a zoo entry name or a :class:`Predictor`.
-        cases: a ``CaseDataset`` or a list of cases with labels.
-        tta: flip test-time augmentation.
-        predictor: an existing :class:`Predictor` to use instead of ``model``.
-        keep_predictions: also return each case's predicted label map under
-            ``"predictions"`` (case id to array).
-
-    Returns:
-        dict with ``cases`` (one entry per case: ``case_id``, ``spacing`` and per-class
-        ``metrics``: Dice, Jaccard, sensitivity, specificity, HD95 and ASSD in mm),
-        ``summary`` (per class: mean, std, median, min, max over cases) and
-        ``mean_foreground_dice`` (the mean over cases of each case's mean foreground Dice).
-
-    Raises:
-        ValueError: if a case has no label.
-
-    Example:
-        >>> report = evaluate_model("runs/h/best.keras", dataset.subset(val_ids))  # doctest: +SKIP
-        >>> report["summary"]["Anterior"]["dice"]["mean"]  # doctest: +SKIP
-    """
-    predictor = predictor or (model if isinstance(model, Predictor) else Predictor(model, tta=tta))
-    class_names = list(predictor.info.class_names or range(predictor.num_classes))
-    class_names = [str(name) for name in class_names]
-    num_classes = max(2, predictor.num_classes)
-    rows, predictions = [], {}
-    for case in cases:
-        data = case.load() if hasattr(case, "load") else case
-        if data.label is None:
-            raise ValueError(f"Case {getattr(case, 'case_id', '?')} has no label to evaluate against.")
-        label = predictor.predict_case(data)
-        spacing = data.geometry.spacing_zyx
-        metrics = evaluate_case(label, data.label, num_classes, spacing=spacing,
-                                class_names=class_names[:num_classes])
-        case_id = str(getattr(case, "case_id", len(rows)))
-        foreground = [metrics[name]["dice"] for name in class_names[1:num_classes]
-                      if np.isfinite(metrics[name]["dice"])]
-        rows.append({
-            "case_id": case_id,
-            "spacing_zyx": list(spacing),
-            "shape": list(label.shape),
-            "mean_foreground_dice": float(np.mean(foreground)) if foreground else float("nan"),
-            "metrics": {name: {k: float(v) for k, v in values.items()}
-                        for name, values in metrics.items()},
-        })
-        if keep_predictions:
-            predictions[case_id] = label
-    per_case = np.array([row["mean_foreground_dice"] for row in rows], dtype="float64")
-    report = {
-        "cases": rows,
-        "summary": _summary(rows, class_names[1:num_classes]),
-        "mean_foreground_dice": float(np.nanmean(per_case)) if per_case.size else float("nan"),
-        "tta": predictor.tta,
-        "shifts": [list(shift) for shift in predictor.shifts],
-    }
-    if keep_predictions:
-        report["predictions"] = predictions
-    return report
-
-
 def _input_files(input_path):
     from kerasseg.data.io import is_supported
 
@@ -532,46 +449,3 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
         write_label(target, label, geometry=geometry, label_values=values)
         written.append((path, target))
     return written
-
-
-def representative_batches(info, data, max_images=64, batch_size=8):
-    """Preprocessed image batches from a data set, for int8 calibration and parity checks.
-
-    Slices are taken in order from the data set's cases (every case contributes), prepared
-    exactly as the model saw them in training (same normalization, patch size and 2.5-D
-    context).
-
-    Args:
-        info: the model's :class:`kerasseg.description.ModelInfo`.
-        data: a data set folder or ``CaseDataset``.
-        max_images: the most slices returned in total.
-        batch_size: slices per batch.
-
-    Returns:
-        A list of float32 arrays ``(N, h, w, C)``.
-
-    Raises:
-        ValueError: if ``info`` is not a ModelInfo.
-
-    Example:
-        >>> batches = representative_batches(info, "data/msd_hippocampus")  # doctest: +SKIP
-    """
-    from kerasseg.data import load_dataset
-    from kerasseg.data.pipeline import make_eval_dataset
-
-    if not isinstance(info, ModelInfo):
-        raise ValueError("`info` must be the model's ModelInfo (written by kerasseg training). "
-                         f"Received: info={info!r}")
-    dataset = data if hasattr(data, "case_ids") else load_dataset(data)
-    count = max(1, min(len(dataset), 16))
-    step = max(1, len(dataset) // count)
-    subset = dataset.subset(list(range(0, len(dataset), step))[:count])
-    spec = info.preprocessing.to_dict()
-    evaluation = make_eval_dataset(subset, patch_size=info.patch_size,
-                                   batch_size=batch_size, spec=spec,
-                                   num_classes=info.num_classes)
-    images = np.concatenate([np.asarray(x) for x, _ in evaluation], axis=0)
-    # Spread the picks over all slices rather than the first ones.
-    keep = np.linspace(0, len(images) - 1, num=min(max_images, len(images))).astype(int)
-    images = images[keep]
-    return [images[i:i + batch_size] for i in range(0, len(images), batch_size)]

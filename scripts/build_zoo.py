@@ -80,7 +80,8 @@ def package(name, data_root, runs):
 
     from kerasseg import zoo
     from kerasseg.data import load_dataset
-    from kerasseg.inference import evaluate_model, shift_grid, tta_flips
+    from kerasseg.inference import shift_grid, tta_flips
+    from kerasseg.scoring import evaluate_model
     from kerasseg.modelfile import compact_model, load_model
     from kerasseg.description import RunSpec
     from kerasseg.files import read_json, write_json_atomic, write_text_atomic

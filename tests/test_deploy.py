@@ -11,7 +11,8 @@ import kerasseg
 from kerasseg.cli import main
 from kerasseg.deploy import export_trained
 from kerasseg.export import read_export_metadata
-from kerasseg.inference import Predictor, representative_batches
+from kerasseg.export.calibration import representative_batches
+from kerasseg.inference import Predictor
 from kerasseg.sample import hippocampus_path
 
 

@@ -182,7 +182,7 @@ def test_constructed_records_are_checked_and_frozen():
 
 
 def test_preprocessing_gives_the_pipeline_spec():
-    from kerasseg.data.pipeline import make_preprocessing_spec
+    from kerasseg.data.spec import make_preprocessing_spec
 
     spec = make_preprocessing_spec(mode="2.5d", context=2, slice_axis=(0, 2),
                                    target_spacing=(0.5, 0.5, None), patch_size=(32, 48))

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasseg.data.pipeline import make_preprocessing_spec
+from kerasseg.data.spec import make_preprocessing_spec
 from kerasseg.data.types import CaseData, Geometry
 from kerasseg.description import ModelInfo
 from kerasseg.inference import Predictor, _tile_starts

@@ -241,7 +241,7 @@ def hippocampus_case():
 
 @pytest.fixture(scope="module")
 def real_evaluation(hippocampus_case):
-    from kerasseg.inference import evaluate_model
+    from kerasseg.scoring import evaluate_model
 
     cases = [_Case(f"shift{s}", hippocampus_case) for s in (3, 0, 1)]
     evaluation = evaluate_model(None, cases, predictor=_ShiftPredictor([3, 0, 1]),

@@ -152,7 +152,7 @@ def test_golden_output_on_a_real_held_out_case(name):
 
 @pytest.mark.parametrize("name", ENTRIES)
 def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
-    from kerasseg.inference import evaluate_model
+    from kerasseg.scoring import evaluate_model
 
     record = zoo.entry(name)
     dataset = _dataset(record)

@@ -5,7 +5,7 @@ Each entry predicts as its file says, with the shift averaging it carries (if an
 Each registry entry names its data folder (``"training": {"data_folder": ...}``, relative to
 the shared data folder, e.g. ``"msd_hippocampus"``), its class names and mask values, and its
 held-out cases (``"split": {"test": [...]}``). The
-entry is evaluated with :func:`kerasseg.inference.evaluate_model` in 3-D at each case's
+entry is evaluated with :func:`kerasseg.scoring.evaluate_model` in 3-D at each case's
 original geometry: per-class Dice and HD95 (mm), mean over the cases.
 """
 
@@ -47,7 +47,7 @@ def entry_plan(record, data_root, limit=None):
 
 
 def summarize_evaluation(evaluation):
-    """Per-class mean Dice and HD95 of an :func:`~kerasseg.inference.evaluate_model` report.
+    """Per-class mean Dice and HD95 of an :func:`~kerasseg.scoring.evaluate_model` report.
 
     Example:
         >>> summarize_evaluation({"summary": {"A": {"dice": {"mean": 0.9}, "hd95": {"mean": 2.0}}},
@@ -80,7 +80,8 @@ def evaluate_zoo(data_root, limit=None, names=None):
     """
     from kerasseg import zoo
     from kerasseg.data.dataset import load_dataset
-    from kerasseg.inference import Predictor, evaluate_model, load_any, tta_flips
+    from kerasseg.inference import Predictor, load_any, tta_flips
+    from kerasseg.scoring import evaluate_model
 
     names = zoo.list_entries() if names is None else list(names)
     rows = []

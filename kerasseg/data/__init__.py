@@ -5,8 +5,11 @@
   :func:`validate` checks every case up front; bad input raises :class:`DataError`.
 * :func:`read_image`, :func:`read_label`, :func:`write_image`, :func:`write_label` and
   :func:`prediction_path` read and write single files with their geometry.
-* :mod:`~kerasseg.data.preprocess`, :mod:`~kerasseg.data.augment` and
-  :mod:`~kerasseg.data.pipeline` (with :func:`make_dataset`) are imported on first use.
+* :mod:`~kerasseg.data.spec` (what a model sees), :mod:`~kerasseg.data.prepare` (one case
+  at a time), :mod:`~kerasseg.data.cache` (prepared cases held for the pipelines),
+  :mod:`~kerasseg.data.pipeline` (``tf.data``: :func:`make_dataset`),
+  :mod:`~kerasseg.data.preprocess` and :mod:`~kerasseg.data.augment` are imported on
+  first use.
 
 Example:
     >>> from kerasseg.data import load_dataset
@@ -31,16 +34,17 @@ from kerasseg.data.io import (
 from kerasseg.data.sources import FORMATS
 from kerasseg.data.types import CaseData, Geometry
 
-_LAZY_MODULES = ("preprocess", "augment", "pipeline", "split")
+_LAZY_MODULES = ("preprocess", "augment", "spec", "prepare", "cache", "pipeline", "split")
 _LAZY_NAMES = {
     "make_dataset": "pipeline",
     "make_eval_dataset": "pipeline",
-    "make_preprocessing_spec": "pipeline",
-    "preprocess_case": "pipeline",
-    "prepare_case": "pipeline",
-    "prepare_cases": "pipeline",
-    "restore_prediction": "pipeline",
-    "PreparedCase": "pipeline",
+    "make_preprocessing_spec": "spec",
+    "preprocess_case": "prepare",
+    "prepare_case": "prepare",
+    "prepare_cases": "prepare",
+    "restore_prediction": "prepare",
+    "PreparedCase": "prepare",
+    "CaseStore": "cache",
     "split_cases": "split",
     "kfold": "split",
     "Normalizer": "preprocess",

@@ -10,7 +10,7 @@ Array conventions used everywhere in :mod:`kerasseg.data`:
   so that a prediction can be written back with the geometry of its input.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np

@@ -55,7 +55,7 @@ _VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
 
 def _check_volume(volume, channels):
     """The volume preprocessing kept in the export metadata (validated, plain JSON)."""
-    from kerasseg.data.pipeline import slice_axes
+    from kerasseg.data.spec import slice_axes
 
     if volume is None:
         return None

@@ -15,7 +15,7 @@ Modules: :mod:`~kerasseg.reporting.tables` (numbers), :mod:`~kerasseg.reporting.
 with :mod:`kerasseg.files`.
 
 Example:
-    >>> from kerasseg.inference import evaluate_model
+    >>> from kerasseg.scoring import evaluate_model
     >>> from kerasseg import reporting
     >>> evaluation = evaluate_model("best.keras", val_cases, keep_predictions=True)  # doctest: +SKIP
     >>> reporting.write_report(evaluation, "eval", extra={"model": "best.keras"})  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """Evaluation reports as JSON, CSV and a terminal table, and the choice of cases to show.
 
-The input is the dict returned by :func:`kerasseg.inference.evaluate_model`: ``cases`` (one
+The input is the dict returned by :func:`kerasseg.scoring.evaluate_model`: ``cases`` (one
 entry per case with per-class ``metrics``), ``summary``, ``mean_foreground_dice``, ``tta``
 and, with ``keep_predictions=True``, ``predictions`` (label arrays, never written here).
 
@@ -61,7 +61,7 @@ _UNITS = {"hd95": "mm", "assd": "mm", "volume_true": "mm^3", "volume_pred": "mm^
 def _check_evaluation(evaluation):
     if not isinstance(evaluation, dict) or not isinstance(evaluation.get("cases"), (list, tuple)):
         raise ValueError(
-            "`evaluation` must be the dict returned by kerasseg.inference.evaluate_model, with "
+            "`evaluation` must be the dict returned by kerasseg.scoring.evaluate_model, with "
             f"a 'cases' list. Received: evaluation of type {type(evaluation).__name__}"
             + (f" with keys {sorted(evaluation)}" if isinstance(evaluation, dict) else "")
         )
@@ -79,7 +79,7 @@ def class_names_of(evaluation):
     """The class names scored in an evaluation, in the order they first appear.
 
     Args:
-        evaluation: the dict returned by :func:`kerasseg.inference.evaluate_model`.
+        evaluation: the dict returned by :func:`kerasseg.scoring.evaluate_model`.
 
     Returns:
         List of class names (strings); background is not scored, so not listed.
@@ -121,7 +121,7 @@ def describe(values):
     Returns:
         dict with ``mean``, ``std``, ``median``, ``min``, ``max`` (NaN when no value is
         finite), ``n`` (finite values) and ``n_not_finite``; the same rule as the summary of
-        :func:`kerasseg.inference.evaluate_model`.
+        :func:`kerasseg.scoring.evaluate_model`.
 
     Example:
         >>> describe([0.5, 1.0, float("nan")])["mean"]
@@ -150,7 +150,7 @@ def select_cases(evaluation):
     the two middle cases, so it is always a real case.
 
     Args:
-        evaluation: the dict returned by :func:`kerasseg.inference.evaluate_model`.
+        evaluation: the dict returned by :func:`kerasseg.scoring.evaluate_model`.
 
     Returns:
         ``{"best": case_id, "median": case_id, "worst": case_id}``; with one case all three
@@ -232,7 +232,7 @@ def report_rows(evaluation):
     ``None``.
 
     Args:
-        evaluation: the dict returned by :func:`kerasseg.inference.evaluate_model`.
+        evaluation: the dict returned by :func:`kerasseg.scoring.evaluate_model`.
 
     Returns:
         List of dicts (numbers as floats, possibly NaN or inf).
@@ -321,7 +321,7 @@ def write_report(evaluation, path, extra=None):
     ``median``, ``min``, ``max`` of each class over the finite values.
 
     Args:
-        evaluation: the dict returned by :func:`kerasseg.inference.evaluate_model`.
+        evaluation: the dict returned by :func:`kerasseg.scoring.evaluate_model`.
         path: ``X.json``, ``X.csv`` or ``X``; both files are written either way, and the
             folder is created if missing.
         extra: optional dict of metadata for ``meta`` (model path, data path, tta, ...).
@@ -377,7 +377,7 @@ def format_summary(evaluation):
     are left out of the statistics and counted in a note under the table.
 
     Args:
-        evaluation: the dict returned by :func:`kerasseg.inference.evaluate_model`.
+        evaluation: the dict returned by :func:`kerasseg.scoring.evaluate_model`.
 
     Returns:
         The table as a string (lines joined by newlines, no trailing newline).

@@ -21,22 +21,19 @@ cross-entropy, AdamW, foreground oversampling. ``plan=False`` fills unset option
 
 import dataclasses
 import logging
-import inspect
 import os
 import shutil
 import tempfile
 import time
 
-from kerasseg._version import __version__
-from kerasseg.data.augment import flipped_axes
-from kerasseg.description import FIXED_DEFAULTS, ModelInfo, RunSettings, RunSpec
+from kerasseg.description import RunSpec
 from kerasseg.files import write_json_atomic
 from kerasseg.training import keeper as keeper_lib
+from kerasseg.training.setup import (
+    PLAN_FILE, RUN_FILE, check_positive_int, describe_run, lay_out, validate)
 
 log = logging.getLogger("kerasseg")
 
-RUN_FILE = "run.json"
-PLAN_FILE = "plan.json"
 VERBOSITY = (0, 1, 2)  # train(verbose=...): silent, progress bar and log, one line per epoch
 
 # FIXED_DEFAULTS (from kerasseg.description): what unset options become with plan=False,
@@ -88,14 +85,6 @@ def _setup_logging(output_dir, verbose, to_file=True):
     logger.propagate = False
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return value
-
-
 def validation_epochs(epochs, val_every=1):
     """Return the epochs (1-based) after which a run validates.
 
@@ -114,8 +103,8 @@ def validation_epochs(epochs, val_every=1):
         >>> validation_epochs(10, 4)
         [4, 8, 10]
     """
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("val_every", val_every)
+    check_positive_int("epochs", epochs)
+    check_positive_int("val_every", val_every)
     return [epoch for epoch in range(1, epochs + 1) if epoch % val_every == 0 or epoch == epochs]
 
 
@@ -310,305 +299,62 @@ def _remove_partial_writes(output_dir):
             os.remove(os.path.join(output_dir, name))
 
 
-def _validate(settings):
-    """Check the options that are set (``None`` ones are planned or fixed later)."""
-    from kerasseg.models import registry
-    from kerasseg.plan import parse_duration
-    from kerasseg.training.recipe import LOSSES, SCHEDULES
-
-    registry.resolve_name(settings["model"])
-    for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping", "val_every",
-                 "warmup_epochs"):
-        if name == "warmup_epochs" and settings.get(name) == 0:
-            continue
-        _check_positive_int(name, settings.get(name), allow_none=True)
-    if settings.get("budget") is not None:
-        settings["budget"] = parse_duration(settings["budget"], "budget")
-        if settings.get("epochs") is not None:
-            raise ValueError(
-                "Give either `epochs` or `budget`, not both: the budget sets the number of "
-                f"epochs. Received: epochs={settings['epochs']!r}, budget={settings['budget']!r}")
-    if settings["loss"] not in LOSSES:
-        raise ValueError(f"`loss` must be one of {list(LOSSES)}. Received: loss={settings['loss']!r}")
-    if settings.get("schedule") is not None and settings["schedule"] not in SCHEDULES:
-        raise ValueError(
-            f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
-        )
-    if settings.get("augment") is not None:
-        flipped_axes(settings["augment"])  # a clear error for bad augmentation parameters
-    test_fraction = settings.get("test_fraction", 0.0)
-    if not 0.0 <= float(test_fraction) < 1.0:
-        raise ValueError(
-            f"`test_fraction` must be in [0, 1). Received: test_fraction={test_fraction!r}"
-        )
-    val_fraction = settings.get("val_fraction")
-    if val_fraction is not None and not 0.0 < float(val_fraction) < 1.0 \
-            and not settings["val_cases"]:
-        raise ValueError(
-            f"`val_fraction` must be in (0, 1). Received: val_fraction={val_fraction!r}"
-        )
-    patch = settings["patch_size"]
-    if patch not in ("auto", None) and not (
-        isinstance(patch, int) and patch > 0
-        or isinstance(patch, (list, tuple)) and len(patch) == 2
-        and all(isinstance(p, int) and p > 0 for p in patch)
-    ):
-        raise ValueError(
-            "`patch_size` must be 'auto', a positive int or (height, width). "
-            f"Received: patch_size={patch!r}"
-        )
-    spacing = settings.get("target_spacing")
-    if isinstance(spacing, str) and spacing != "keep":
-        raise ValueError("`target_spacing` must be 'keep', None (planned) or (x, y[, z]) in mm. "
-                         f"Received: target_spacing={spacing!r}")
-
-
-def _split(dataset, settings):
-    from kerasseg.data.split import split_cases
-
-    ids = dataset.case_ids
-    if settings["val_cases"]:
-        val = [str(case_id) for case_id in settings["val_cases"]]
-        missing = sorted(set(val) - set(ids))
-        if missing:
-            raise ValueError(f"`val_cases` holds ids not in the data set: {missing[:10]}")
-        train_ids = [case_id for case_id in ids if case_id not in set(val)]
-        return train_ids, sorted(val), []
-    if len(ids) == 1 and not settings.get("test_fraction"):
-        log.warning("one case only: training and validating on %s (validation then "
-                    "measures fit, not generalization)", ids[0])
-        return list(ids), list(ids), []
-    val_fraction = settings.get("val_fraction")
-    split = split_cases(ids, val_fraction=float(0.2 if val_fraction is None else val_fraction),
-                        test_fraction=float(settings.get("test_fraction", 0.0)),
-                        seed=settings["seed"])
-    return split.train, split.val, split.test
-
-
-def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
-    """Fill the unset options: from a plan of the data, or from :data:`FIXED_DEFAULTS`.
-
-    Returns the plan (``None`` with ``plan=False``); ``settings`` is updated in place.
-    """
-    from kerasseg.plan import PLANNED, fingerprint, plan_training
-
-    unset = [name for name in PLANNED if settings.get(name) is None]
-    if settings.get("patch_size") == "auto":
-        unset.append("patch_size")
-    plan = None
-    if settings.get("plan", True):
-        given = {name: settings.get(name) for name in PLANNED if name not in unset}
-        given["model_options"] = _source_options(settings)
-        planned = dataset.subset(sorted(set(train_ids) | set(val_ids)))
-        plan = plan_training(fingerprint(planned), settings["model"], given=given)
-        for name, value in plan.settings().items():
-            if name in unset or name == "model_options":
-                settings[name] = value
-        for line in plan.table().splitlines():
-            log.info("%s", line)
-        if chief:
-            write_json_atomic(os.path.join(output_dir, PLAN_FILE), plan.to_dict())
-    else:
-        for name in unset:
-            settings[name] = FIXED_DEFAULTS[name]
-    if settings.get("target_spacing") == "keep":
-        settings["target_spacing"] = None
-    return plan
-
-
-def _source_options(settings):
-    """The given model options; starting from other weights, theirs fill the rest.
-
-    A model started from a zoo entry or a trained file keeps that model's architecture
-    (depth, filters, normalization layers) unless the user set an option, so that its
-    weights can be copied; the planner does not replace them.
-    """
-    options = dict(settings.get("model_options") or {})
-    if settings.get("init_weights"):
-        from kerasseg.training.transfer import source_info
-
-        from kerasseg.models import registry
-        from kerasseg.plan import PLANNED_MODEL_OPTIONS
-
-        info = source_info(settings["init_weights"])
-        name = registry.resolve_name(settings["model"])
-        if info is not None and info.model == name:
-            # The source's architecture in full: options it left at the family's default
-            # keep that default rather than a planned value.
-            params = inspect.signature(registry.get_builder(name)).parameters
-            defaults = {key: param.default for key, param in params.items()
-                        if key in PLANNED_MODEL_OPTIONS and param.default is not inspect.Parameter.empty}
-            options = {**defaults, **info.model_options, **options}
-    return options
-
-
 def _run(data, output_dir, settings, state, stored, verbose):
     import keras
-    import numpy as np
 
-    from kerasseg.data import load_dataset
-    from kerasseg.data.pipeline import (
-        make_dataset, make_eval_dataset, make_preprocessing_spec, prepare_cases, slice_axes)
-    from kerasseg.models import build, output_activation, registry
-    from kerasseg.plan import auto_patch_size
-    from kerasseg.training import precision, recipe
+    from kerasseg.data.pipeline import make_dataset, make_eval_dataset
+    from kerasseg.models import output_activation
+    from kerasseg.training import fitting, precision
     from kerasseg.training.strategy import get_strategy, is_chief
 
-    _validate(settings)
+    validate(settings)
     started = time.perf_counter()
     # The strategy comes first: multi-worker collectives must be set up before other TF work.
     strategy = get_strategy(settings["strategy"], devices=settings["devices"])
-    replicas = strategy.num_replicas_in_sync
     chief = is_chief(strategy)
     _setup_logging(output_dir, verbose, to_file=chief)
 
-    dataset = data if hasattr(data, "case_ids") else load_dataset(data)
-    if not dataset.has_labels:
-        unlabeled = [case.case_id for case in dataset.cases if not case.has_label][:10]
-        raise ValueError(
-            f"Training needs a mask for every case; {dataset.root} has cases without one "
-            f"(first: {unlabeled}). Load it with on_missing_label='skip' to leave them out."
-        )
-    num_classes = dataset.num_classes
-    plan = None
-    if stored:
-        train_ids, val_ids = stored.split["train"], stored.split["val"]
-        test_ids = stored.split["test"]
-    else:
-        train_ids, val_ids, test_ids = _split(dataset, settings)
-        plan = _resolve(settings, dataset, train_ids, val_ids, output_dir, chief)
-        _validate(settings)
+    # Plan: split, fill unset options, prepare the training cases once.
+    layout = lay_out(data, output_dir, settings, stored, chief,
+                     replicas=strategy.num_replicas_in_sync)
     policy = precision.set_policy(settings["mixed_precision"]) if settings["mixed_precision"] else (
         keras.mixed_precision.set_global_policy("float32") or "float32")
-    train_cases = dataset.subset(train_ids) if hasattr(dataset, "subset") else [dataset[i] for i in train_ids]
-    val_cases = dataset.subset(val_ids) if hasattr(dataset, "subset") else [dataset[i] for i in val_ids]
-    model_name = registry.resolve_name(settings["model"])
-    model_options = dict(settings["model_options"] or {})
-    stride = registry.total_stride(model_name, **model_options)
-
-    spec = make_preprocessing_spec(
-        mode=settings["mode"], context=settings["context"],
-        normalization=settings["normalization"], target_spacing=settings["target_spacing"],
-        slice_axis=settings.get("slice_axis", 0),
-    )
-    if stored:
-        patch, patch_reason = stored.patch_size, stored.patch_reason
-        train_slices = stored.train_slices
-    else:
-        train_slices = None
-        if settings["patch_size"] == "auto" or settings["steps_per_epoch"] is None:
-            prepared = prepare_cases(train_cases, spec, num_classes=num_classes,
-                                     patch_size=(1, 1))
-            axes = slice_axes(spec)
-            slice_shapes = {tuple(n for i, n in enumerate(case.image.shape[:3]) if i != axis)
-                            for case in prepared for axis in axes}
-            train_slices = int(sum(case.image.shape[axis] for case in prepared for axis in axes))
-            del prepared
-        if settings["patch_size"] == "auto":
-            patch, patch_reason = auto_patch_size(slice_shapes, stride)
-        else:
-            raw = settings["patch_size"]
-            patch = (raw, raw) if isinstance(raw, int) else tuple(raw)
-            if patch[0] % stride or patch[1] % stride:
-                raise ValueError(
-                    f"`patch_size` must be a multiple of the model stride {stride} for "
-                    f"{model_name} with {model_options}. Received: patch_size={raw!r}"
-                )
-            row = plan.row("patch_size") if plan is not None else None
-            patch_reason = (row.reason if row is not None and not row.given
-                            else f"patch size {patch[0]}x{patch[1]} (given)")
-    spec["patch_size"] = list(patch)
-    channels = dataset.num_channels * (2 * spec["context"] + 1)
-    global_batch = settings["batch_size"] * replicas
-    steps = settings["steps_per_epoch"] or max(1, train_slices // global_batch)
     initial_epoch = state["epoch"]
 
     def make_datasets():
         keras.utils.set_random_seed(settings["seed"] + 1009 * initial_epoch)
         train_ds = make_dataset(
-            train_cases, patch_size=patch, batch_size=global_batch, spec=spec,
-            augment=settings["augment"], augment_backend=settings["augment_backend"],
+            layout.train_store, patch_size=layout.patch, batch_size=layout.global_batch,
+            spec=layout.spec, augment=settings["augment"],
+            augment_backend=settings["augment_backend"],
             foreground_prob=settings["foreground_prob"],
-            seed=settings["seed"] + 7919 * initial_epoch, num_classes=num_classes,
+            seed=settings["seed"] + 7919 * initial_epoch, num_classes=layout.num_classes,
         )
-        val_ds = make_eval_dataset(val_cases, patch_size=patch, batch_size=global_batch,
-                                   spec=spec, num_classes=num_classes)
+        val_ds = make_eval_dataset(layout.val_cases, patch_size=layout.patch,
+                                   batch_size=layout.global_batch, spec=layout.spec,
+                                   num_classes=layout.num_classes)
         return train_ds, val_ds
 
+    # Build and fit: epochs fitted to the budget from step times measured here.
     datasets = None
     if settings["epochs"] is None:
         datasets = make_datasets()
-        settings["epochs"] = _fit_budget(settings, datasets, started, steps, len(test_ids) / max(
-            1, len(val_ids)), lambda: _new_model(model_name, channels, num_classes, model_options,
-                                                 settings, steps, strategy))
-    total_steps = steps * settings["epochs"]
-    info = ModelInfo(
-        model=model_name,
-        model_options=model_options,
-        num_classes=num_classes,
-        class_names=list(dataset.class_names),
-        modalities=list(dataset.modalities),
-        channels=channels,
-        spatial_dims=dataset.spatial_dims,
-        format=dataset.format,
-        preprocessing=spec,
-        patch_size=patch,
-        stride=stride,
-        training_data=dataset.root,
-        # image axes that training flipped: the flips test-time augmentation may use
-        flip_axes=flipped_axes(settings["augment"]),
-        label_values=_stored_label_values(dataset, num_classes),
-        created_with=__version__,
-        # What the builders' option makes the outputs (checked against the built model).
-        output_activation=model_options.get("output_activation") or "logits",
-    )
-    if not stored:
-        stored = RunSpec(
-            settings=RunSettings.from_dict({**settings, "output_dir": output_dir}),
-            split={"train": list(train_ids), "val": list(val_ids), "test": list(test_ids)},
-            patch_size=patch,
-            patch_reason=patch_reason,
-            train_slices=train_slices,
-            data={"root": dataset.root, "format": dataset.format, "cases": len(dataset),
-                  "class_names": list(dataset.class_names)},
-            info=info,
-        )
-        if chief:
-            stored.write(os.path.join(output_dir, RUN_FILE))
-
-    log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
-             dataset.format, len(dataset), len(train_ids), len(val_ids), len(test_ids),
-             settings["seed"])
-    log.info("patch size: %s", patch_reason)
-    log.info("model: %s %s, input (None, None, %d), %d classes %s", model_name, model_options,
-             channels, num_classes, list(dataset.class_names))
-    log.info("strategy: %s with %d replica(s); global batch %d = %d per replica x %d; "
-             "%d steps/epoch, %d epochs; precision %s", type(strategy).__name__, replicas,
-             global_batch, settings["batch_size"], replicas, steps, settings["epochs"], policy)
+        settings["epochs"] = fitting.fit_budget(
+            settings, datasets, started, layout.steps,
+            len(layout.test_ids) / max(1, len(layout.val_ids)),
+            lambda: fitting.new_model(layout.model_name, layout.channels, layout.num_classes,
+                                      layout.model_options, settings, layout.steps, strategy))
+    info, run_spec = describe_run(layout, settings, output_dir)
+    if not stored and chief:
+        run_spec.write(os.path.join(output_dir, RUN_FILE))
+    _log_layout(layout, settings, strategy, policy)
 
     if state["stopped_early"] or initial_epoch >= settings["epochs"]:
         log.info("run already complete after %d epochs", initial_epoch)
     else:
-        train_ds, val_ds = datasets or make_datasets()
+        datasets = datasets or make_datasets()
         keras.utils.set_random_seed(settings["seed"] + 1009 * initial_epoch)
-        with strategy.scope():
-            if initial_epoch > 0:
-                from kerasseg.modelfile import load_model
-
-                net = load_model(os.path.join(output_dir, keeper_lib.LAST), compile=True)[0]
-                log.info("resumed from %s after epoch %d", keeper_lib.LAST, initial_epoch)
-            else:
-                net = build(model_name, input_shape=(None, None, channels),
-                            num_classes=num_classes, **model_options)
-                if settings["init_weights"]:
-                    from kerasseg.training.transfer import load_init_weights
-
-                    load_init_weights(net, settings["init_weights"])
-                if settings["init_weights"] and settings["freeze_encoder_epochs"]:
-                    from kerasseg.training.transfer import set_encoder_trainable
-
-                    set_encoder_trainable(net, False)
-                _compile(net, settings, num_classes, steps, total_steps, done_steps=0)
+        net = fitting.open_model(layout, settings, initial_epoch, strategy, output_dir)
         # What inference and export apply to the outputs.
         info = info.replace(output_activation=output_activation(net))
         scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
@@ -618,53 +364,18 @@ def _run(data, output_dir, settings, state, stored, verbose):
         if chief:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
                                                          write_graph=False))
-        fit_verbose = int(verbose)
         # Runs stored before val_every existed validated after every epoch.
         val_epochs = validation_epochs(settings["epochs"], settings.get("val_every", 1))
-        freeze = settings["freeze_encoder_epochs"] if settings["init_weights"] else 0
-        import tensorflow as tf
-
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            from kerasseg.training.custom_loop import fit_distributed
-
-            fit_distributed(net, strategy, train_ds, val_ds, settings["epochs"], initial_epoch,
-                            steps, global_batch, keeper, verbose=fit_verbose,
-                            val_epochs=val_epochs)
-        else:
-            if freeze and initial_epoch < freeze:
-                from kerasseg.training.transfer import set_encoder_trainable
-
-                # The encoder was frozen when the model was built (a resumed model keeps
-                # its frozen layers); train the decoder and head, then unfreeze everything
-                # with a fresh optimizer that continues the learning-rate schedule.
-                net.fit(train_ds, epochs=freeze, initial_epoch=initial_epoch,
-                        steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        validation_freq=val_epochs, verbose=fit_verbose, shuffle=False)
-                initial_epoch = state["epoch"]
-                set_encoder_trainable(net, True)
-                with strategy.scope():
-                    _compile(net, settings, num_classes, steps, total_steps,
-                             done_steps=initial_epoch * steps)
-                log.info("encoder unfrozen after epoch %d", initial_epoch)
-            if not state["stopped_early"] and initial_epoch < settings["epochs"]:
-                net.fit(train_ds, epochs=settings["epochs"], initial_epoch=initial_epoch,
-                        steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                        validation_freq=val_epochs, verbose=fit_verbose, shuffle=False)
+        fitting.fit(net, layout, settings, state, strategy, datasets, callbacks, val_epochs,
+                    int(verbose))
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    # Evaluate the best model per case.
     best_path = os.path.join(output_dir, keeper_lib.BEST)
     evaluation = None
     if settings["evaluate"] and chief and os.path.exists(best_path):
-        from kerasseg.inference import evaluate_model
-
-        evaluation = evaluate_model(best_path, val_cases)
-        write_json_atomic(os.path.join(output_dir, "validation_cases.json"), evaluation)
-        _log_evaluation("validation", evaluation)
-        if test_ids:
-            evaluation["test"] = evaluate_model(best_path, dataset.subset(test_ids))
-            write_json_atomic(os.path.join(output_dir, "test_cases.json"), evaluation["test"])
-            _log_evaluation("held-out test", evaluation["test"])
+        evaluation = _evaluate(best_path, layout, output_dir)
     log.info("best model: %s (val_dice %s at epoch %s)", best_path,
              "-" if state["best"] is None else f"{state['best']:.4f}", state["best_epoch"])
     return TrainResult(
@@ -674,35 +385,34 @@ def _run(data, output_dir, settings, state, stored, verbose):
     )
 
 
-def _new_model(model_name, channels, num_classes, model_options, settings, steps, strategy):
-    """A compiled model like the run's, for measuring its step time (then discarded)."""
-    from kerasseg.models import build
+def _log_layout(layout, settings, strategy, policy):
+    dataset = layout.dataset
+    log.info("data: %s, %d cases (%d train / %d validation / %d test, split by case, seed %d)",
+             dataset.format, len(dataset), len(layout.train_ids), len(layout.val_ids),
+             len(layout.test_ids), settings["seed"])
+    log.info("patch size: %s", layout.patch_reason)
+    log.info("model: %s %s, input (None, None, %d), %d classes %s", layout.model_name,
+             layout.model_options, layout.channels, layout.num_classes,
+             list(dataset.class_names))
+    replicas = strategy.num_replicas_in_sync
+    log.info("strategy: %s with %d replica(s); global batch %d = %d per replica x %d; "
+             "%d steps/epoch, %d epochs; precision %s", type(strategy).__name__, replicas,
+             layout.global_batch, settings["batch_size"], replicas, layout.steps,
+             settings["epochs"], policy)
 
-    with strategy.scope():
-        net = build(model_name, input_shape=(None, None, channels), num_classes=num_classes,
-                    **model_options)
-        _compile(net, settings, num_classes, steps, total_steps=steps, done_steps=0)
-    return net
 
+def _evaluate(best_path, layout, output_dir):
+    """Score the best model per case on the validation (and held-out test) cases."""
+    from kerasseg.scoring import evaluate_model
 
-def _fit_budget(settings, datasets, started, steps, test_per_val, make_model):
-    """Measure the step and validation time here and return the epochs that fit the budget."""
-    from kerasseg.plan.planner import DEFAULT_BUDGET, MAX_EPOCHS
-    from kerasseg.training import budget as budget_lib
-
-    budget = settings.get("budget") or DEFAULT_BUDGET
-    times = budget_lib.measure(make_model, *datasets)
-    val_every = settings.get("val_every") or 1
-    # The final evaluation predicts whole validation (and test) cases once.
-    final = times.validation_seconds * (1.0 + test_per_val)
-    epochs = budget_lib.fit_epochs(budget, time.perf_counter() - started, times, steps,
-                                   val_every, final_evaluation=final, max_epochs=MAX_EPOCHS)
-    log.info("budget %.0f s: %.3f s per step, %.1f s per validation (%d batches), measured "
-             "in %.0f s; %d epochs of %d steps fit, validating every %d", budget,
-             times.step_seconds, times.validation_seconds, times.val_batches,
-             times.setup_seconds, epochs, steps, val_every)
-    settings["measured"] = dataclasses.asdict(times)
-    return epochs
+    evaluation = evaluate_model(best_path, layout.val_cases)
+    write_json_atomic(os.path.join(output_dir, "validation_cases.json"), evaluation)
+    _log_evaluation("validation", evaluation)
+    if layout.test_ids:
+        evaluation["test"] = evaluate_model(best_path, layout.dataset.subset(layout.test_ids))
+        write_json_atomic(os.path.join(output_dir, "test_cases.json"), evaluation["test"])
+        _log_evaluation("held-out test", evaluation["test"])
+    return evaluation
 
 
 def _log_evaluation(which, evaluation):
@@ -710,37 +420,3 @@ def _log_evaluation(which, evaluation):
     log.info("%s per case (%d cases, best model): %s", which, len(evaluation["cases"]),
              ", ".join(f"{name} Dice {means[name]['dice']['mean']:.4f}"
                        for name in means if "dice" in means[name]))
-
-
-def _compile(net, settings, num_classes, steps, total_steps, done_steps):
-    """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``."""
-    from kerasseg.models import output_activation
-    from kerasseg.training import recipe
-
-    schedule = recipe.make_schedule(
-        settings["schedule"], settings["learning_rate"], total_steps,
-        warmup_steps=settings["warmup_epochs"] * steps,
-    )
-    optimizer = recipe.make_optimizer(schedule, settings["weight_decay"])
-    activation = output_activation(net)  # from_logits only for a model that outputs logits
-    net.compile(
-        optimizer=optimizer,
-        loss=recipe.make_loss(settings["loss"], num_classes, activation),
-        metrics=[recipe.make_metric(num_classes, output_activation=activation)],
-    )
-    if done_steps:
-        optimizer.build(net.trainable_variables)
-        optimizer.iterations.assign(done_steps)
-
-
-def _stored_label_values(dataset, num_classes):
-    """The mask value of each class when the data set declares them, so predictions are
-    written back in the data's own convention; ``None`` otherwise."""
-    cases = getattr(dataset, "cases", None) or []
-    pairs = getattr(cases[0], "label_values", None) if cases else None
-    if not pairs:
-        return None
-    stored = {int(index): int(value) for value, index in pairs}
-    if sorted(stored) != list(range(num_classes)):
-        return None
-    return [stored[index] for index in range(num_classes)]

@@ -1,4 +1,4 @@
-"""Tests of kerasseg.data.pipeline on small synthetic volumes and on real data
+"""Tests of kerasseg.data.pipeline (and its spec, prepare and cache modules) on small synthetic volumes and on real data
 (4 hippocampus MRI cases, 3 ISBI 2012 EM images)."""
 
 import json
@@ -9,16 +9,10 @@ import pytest
 import tensorflow as tf
 
 from kerasseg.data.errors import DataError
-from kerasseg.data.pipeline import (
-    make_dataset,
-    make_eval_dataset,
-    make_preprocessing_spec,
-    prepare_case,
-    prepare_cases,
-    preprocess_case,
-    restore_prediction,
-    slice_axes,
-)
+from kerasseg.data.cache import CaseStore
+from kerasseg.data.pipeline import make_dataset, make_eval_dataset
+from kerasseg.data.prepare import prepare_case, prepare_cases, preprocess_case, restore_prediction
+from kerasseg.data.spec import make_preprocessing_spec, slice_axes
 from kerasseg.data.preprocess import crop_or_pad, extract_slices, zscore
 from kerasseg.data.types import CaseData, Geometry
 

@@ -261,7 +261,7 @@ def test_every_choice_list_comes_from_the_constant_its_validation_uses():
     from kerasseg.cli import build_parser
     from kerasseg.data.augment import AUGMENT_BACKENDS, AUGMENT_PRESETS
     from kerasseg.data.normalization import NAMED_NORMALIZATIONS
-    from kerasseg.data.pipeline import MODES
+    from kerasseg.data.spec import MODES
     from kerasseg.export.tflite import QUANTIZE_MODES
     from kerasseg.training.recipe import LOSSES, SCHEDULES
     from kerasseg.training.strategy import STRATEGIES
@@ -279,7 +279,8 @@ def test_every_choice_list_comes_from_the_constant_its_validation_uses():
 
 def test_the_library_rejects_what_the_choices_leave_out(tmp_path):
     """Each constant is also what the library checks: a value outside it is refused there."""
-    from kerasseg.data.pipeline import make_dataset, make_preprocessing_spec
+    from kerasseg.data.pipeline import make_dataset
+    from kerasseg.data.spec import make_preprocessing_spec
     from kerasseg.data.preprocess import Normalizer
     from kerasseg.export.tflite import tflite
     from kerasseg.training import train

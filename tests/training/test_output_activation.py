@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from kerasseg.data.pipeline import make_preprocessing_spec
+from kerasseg.data.spec import make_preprocessing_spec
 from kerasseg.inference import Predictor
 from kerasseg.models import OUTPUT_ACTIVATIONS, build, output_activation
 from kerasseg.training import recipe
 from kerasseg.training.recipe import LOSSES, OneHotTargetsLoss, make_loss, make_metric
-from kerasseg.training.trainer import _compile
+from kerasseg.training.fitting import compile_model as _compile
 
 from tests.training.conftest import TINY_UNET
 

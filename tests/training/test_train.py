@@ -237,6 +237,27 @@ def test_multi_view_run_covers_every_view_and_predicts_the_original_grid(tiny, t
     assert case["shape"] == list(tiny[case["case_id"]].load().label.shape)
 
 
+def test_training_prepares_each_case_once(tiny, tmp_path, monkeypatch):
+    """The slices that set the patch size are the ones the pipeline samples: every training
+    and validation case is read and preprocessed exactly once in a run."""
+    from kerasseg.data import cache, prepare
+
+    calls = []
+    original = prepare.prepare_case
+
+    def counting(case, spec, case_id=None):
+        calls.append(case_id)
+        return original(case, spec, case_id=case_id)
+
+    monkeypatch.setattr(prepare, "prepare_case", counting)
+    monkeypatch.setattr(cache, "prepare_case", counting)
+    kerasseg.train(tiny, "unet", output_dir=tmp_path, patch_size="auto", evaluate=False,
+                   **{**FAST, "epochs": 1, "steps_per_epoch": 1})
+    with open(tmp_path / "run.json") as handle:
+        split = json.load(handle)["split"]
+    assert sorted(calls) == sorted(split["train"] + split["val"])
+
+
 def test_test_fraction_holds_cases_out_of_training_and_selection(sample, tmp_path):
     data = sample.subset(list(range(10)))
     result = kerasseg.train(data, "unet", output_dir=tmp_path, test_fraction=0.2,
