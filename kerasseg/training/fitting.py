@@ -16,7 +16,23 @@ log = logging.getLogger("kerasseg")
 
 
 def new_model(model_name, channels, num_classes, model_options, settings, steps, strategy):
-    """A compiled model like the run's, for measuring its step time (then discarded)."""
+    """A compiled model like the run's, for measuring its step time (then discarded).
+
+    Args:
+        model_name: the registered family.
+        channels: input channels.
+        num_classes: output classes.
+        model_options: the family's build options.
+        settings: the run's settings (loss, schedule, learning rate, weight decay).
+        steps: steps per epoch (the schedule's length for this stand-in).
+        strategy: the ``tf.distribute`` strategy to build under.
+
+    Returns:
+        A compiled Keras model.
+
+    Example:
+        >>> net = new_model("unet", 5, 3, {"depth": 3}, settings, 100, strategy)  # doctest: +SKIP
+    """
     from kerasseg.models import build
 
     with strategy.scope():
@@ -27,7 +43,23 @@ def new_model(model_name, channels, num_classes, model_options, settings, steps,
 
 
 def fit_budget(settings, datasets, started, steps, test_per_val, make_model):
-    """Measure the step and validation time here and return the epochs that fit the budget."""
+    """Measure the step and validation time here and return the epochs that fit the budget.
+
+    Args:
+        settings: the run's settings (``budget``, ``val_every``); the measured times are
+            stored under ``settings["measured"]``.
+        datasets: ``(train, validation)`` datasets of the run.
+        started: ``time.perf_counter()`` at the run's start (time already spent counts).
+        steps: steps per epoch.
+        test_per_val: held-out cases per validation case (the final evaluation scores both).
+        make_model: a function returning a compiled stand-in model (:func:`new_model`).
+
+    Returns:
+        The number of epochs (at least 1, at most the planner's maximum).
+
+    Example:
+        >>> epochs = fit_budget(settings, datasets, started, 100, 0.0, make_model)  # doctest: +SKIP
+    """
     from kerasseg.plan.planner import DEFAULT_BUDGET, MAX_EPOCHS
     from kerasseg.training import budget as budget_lib
 
@@ -47,7 +79,20 @@ def fit_budget(settings, datasets, started, steps, test_per_val, make_model):
 
 
 def compile_model(net, settings, num_classes, steps, total_steps, done_steps):
-    """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``."""
+    """Compile ``net`` with the run's loss, metric and a fresh AdamW at step ``done_steps``.
+
+    Args:
+        net: the model.
+        settings: the run's settings (``loss``, ``schedule``, ``learning_rate``,
+            ``warmup_epochs``, ``weight_decay``).
+        num_classes: output classes.
+        steps: steps per epoch (warm-up length).
+        total_steps: the schedule's length.
+        done_steps: steps already taken (the schedule continues from there).
+
+    Example:
+        >>> compile_model(net, settings, 3, 100, 2000, done_steps=0)  # doctest: +SKIP
+    """
     from kerasseg.models import output_activation
     from kerasseg.training import recipe
 
