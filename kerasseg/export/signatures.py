@@ -35,8 +35,9 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """What the export needs to know about a segmentation model.
+class GraphInfo:
+    """What the export needs to know about a segmentation model's graph (not the stored
+    :class:`kerasseg.description.ModelInfo`, which describes its training).
 
     Attributes:
         height: input height, or ``None`` when the model takes any (stride-multiple) size.
@@ -145,7 +146,7 @@ def model_info(model, output_activation="auto", stride=None, input_size=None, ca
             to the stride only.
 
     Returns:
-        A :class:`ModelInfo` (``stride`` is 1 for fixed sizes, where it is not used).
+        A :class:`GraphInfo` (``stride`` is 1 for fixed sizes, where it is not used).
 
     Raises:
         ValueError: for a model that is not 2-D segmentation-shaped, an unknown
@@ -218,7 +219,7 @@ def model_info(model, output_activation="auto", stride=None, input_size=None, ca
                 f"its fixed dimension, if any). Received: input_size={input_size!r}"
             )
         height, width = size
-    return ModelInfo(
+    return GraphInfo(
         height=None if height is None else int(height),
         width=None if width is None else int(width),
         channels=int(in_shape[-1]),
@@ -388,7 +389,7 @@ def make_bytes_fn(model, info, normalization=None):
 
     Args:
         model: the Keras model.
-        info: its :class:`ModelInfo`.
+        info: its :class:`GraphInfo`.
         normalization: a normalization description (see
             :mod:`kerasseg.export.normalization`).
 
