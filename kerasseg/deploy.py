@@ -9,7 +9,6 @@ neighbouring slices, not the colours of an image file); int8 calibration and the
 report use real images prepared exactly as in training.
 """
 
-import os
 
 
 def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
