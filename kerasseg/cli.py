@@ -115,7 +115,8 @@ def _add_planned_options(p):
     p.add_argument("--budget", type=_duration, default=None, metavar="TIME",
                    help="wall-clock time for the whole run, e.g. 20m, 1.5h or 900 (seconds): "
                         "the step time is measured here and the epochs set to fit, "
-                        "validation included (default: 1h when --epochs is not given)")
+                        "validation included; a run that falls behind (a busier machine) "
+                        "stops when it is spent (default: 1h when --epochs is not given)")
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"per-replica batch size ({PLANNED})")
     p.add_argument("--steps-per-epoch", type=int, default=None, help=f"{PLANNED}: 100")

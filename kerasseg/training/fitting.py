@@ -55,10 +55,12 @@ def fit_budget(settings, datasets, started, steps, test_per_val, make_model):
         make_model: a function returning a compiled stand-in model (:func:`new_model`).
 
     Returns:
-        The number of epochs (at least 1, at most the planner's maximum).
+        ``(epochs, deadline)``: the number of epochs (at least 1, at most the planner's
+        maximum) and the ``time.perf_counter()`` time by which training must end to leave
+        the final evaluation its time.
 
     Example:
-        >>> epochs = fit_budget(settings, datasets, started, 100, 0.0, make_model)  # doctest: +SKIP
+        >>> epochs, deadline = fit_budget(settings, datasets, started, 100, 0.0, make_model)  # doctest: +SKIP
     """
     from kerasseg.plan.planner import DEFAULT_BUDGET, MAX_EPOCHS
     from kerasseg.training import budget as budget_lib
@@ -75,7 +77,7 @@ def fit_budget(settings, datasets, started, steps, test_per_val, make_model):
              times.step_seconds, times.validation_seconds, times.val_batches,
              times.setup_seconds, epochs, steps, val_every)
     settings["measured"] = dataclasses.asdict(times)
-    return epochs
+    return epochs, started + budget - final
 
 
 def compile_model(net, settings, num_classes, steps, total_steps, done_steps):

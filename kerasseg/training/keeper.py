@@ -115,6 +115,26 @@ def divergence_advice(train_dice, val_dice, model=None):
             "first: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1)) + ".")
 
 
+def out_of_time(now, next_epoch_seconds, deadline):
+    """Whether a run should stop: the next epoch would end more than half an epoch late.
+
+    Args:
+        now: the current time (seconds, the clock of ``deadline``).
+        next_epoch_seconds: the expected length of the next epoch.
+        deadline: when training must end.
+
+    Returns:
+        bool.
+
+    Example:
+        >>> out_of_time(now=100, next_epoch_seconds=40, deadline=130)  # ends 10 s late
+        False
+        >>> out_of_time(now=100, next_epoch_seconds=40, deadline=115)  # 25 s late
+        True
+    """
+    return now + next_epoch_seconds > deadline + 0.5 * next_epoch_seconds
+
+
 class RunKeeper(keras.callbacks.Callback):
     """Keras callback that checkpoints, logs history and stops early.
 
@@ -129,6 +149,12 @@ class RunKeeper(keras.callbacks.Callback):
             logs lack ``monitor`` are not counted); ``None`` never stops.
         chief: whether this process writes files (the chief worker); other workers write
             to a scratch folder so that collective operations stay in step.
+        scratch_dir: where a non-chief worker writes.
+        time_left: seconds this run may still train (a time budget, less what the
+            final evaluation needs), or ``None``. After each epoch the keeper stops the
+            run when the next epoch would end more than half an epoch past that time (see
+            :func:`out_of_time`), so that a budget holds when the machine turns slower
+            than it was when the epochs were fitted to the budget.
 
     Example:
         >>> keeper = RunKeeper("run", info=info, state=fresh_state())  # doctest: +SKIP
@@ -136,8 +162,10 @@ class RunKeeper(keras.callbacks.Callback):
     """
 
     def __init__(self, output_dir, info, state, monitor="val_dice", patience=None, chief=True,
-                 scratch_dir=None):
+                 scratch_dir=None, time_left=None):
         super().__init__()
+        self.deadline = None if time_left is None else time.perf_counter() + time_left
+        self._last_val_seconds = 0.0
         self.output_dir = output_dir
         self.info = info
         self.state = state
@@ -158,6 +186,7 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         self._val_seconds = time.perf_counter() - self._val_started
+        self._last_val_seconds = self._val_seconds
 
     def _check_divergence(self, row):
         """Warn once when validation Dice stays far below training Dice."""
@@ -213,6 +242,7 @@ class RunKeeper(keras.callbacks.Callback):
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped_early"] = True
             self.model.stop_training = True
+        out_of_budget = self._out_of_budget(epoch, row)
         save_model(self.model, os.path.join(folder, LAST), self.info.replace(state=state))
         if self.chief:
             write_history_csv(os.path.join(folder, HISTORY), state["history"])
@@ -227,3 +257,23 @@ class RunKeeper(keras.callbacks.Callback):
                  ", ".join(f"{k}={v:.4f}" for k, v in row.items()
                            if k not in ("epoch", "seconds", "val_seconds")),
                  timing, self.monitor, best, "; stopping early" if state["stopped_early"] else "")
+        if out_of_budget:
+            log.warning("%s", out_of_budget)
+
+    def _out_of_budget(self, epoch, row):
+        """Stop the run when the next epoch would overrun the time left; say why."""
+        planned = (self.params or {}).get("epochs")
+        if self.deadline is None or "seconds" not in row or self.model.stop_training or (
+                planned is not None and epoch + 1 >= planned):
+            return None
+        # The next epoch: this one's training time, and a validation (the longest case).
+        train_seconds = row["seconds"] - row.get("val_seconds", 0.0)
+        next_epoch = train_seconds + self._last_val_seconds
+        if not out_of_time(time.perf_counter(), next_epoch, self.deadline):
+            return None
+        self.model.stop_training = True
+        return (f"time budget spent: stopping after epoch {epoch + 1}"
+                + (f" of {planned}" if planned else "")
+                + f" (an epoch now takes about {next_epoch:.0f} s; the machine is slower than "
+                "when the epochs were fitted to the budget, e.g. busy with other work). The "
+                "best model so far is kept; --resume continues to the planned epochs.")

@@ -164,8 +164,10 @@ def train(
             Planned: fitted to ``budget``.
         budget: wall-clock seconds for the whole run (or a string such as ``"20m"``,
             ``"1.5h"``): the run measures its step and validation time on this machine
-            and sets ``epochs`` to fit, validation and the final evaluation included.
-            Used when ``epochs`` is not given; default one hour.
+            and sets ``epochs`` to fit, validation and the final evaluation included;
+            a run that falls behind (the machine got busier) stops when the budget is
+            spent, keeping its best model. Used when ``epochs`` is not given; default
+            one hour.
         batch_size: per-replica batch size; the global batch is this times the number of
             replicas of the strategy. Planned: patches filling 2**19 pixels, 2 to 32.
         steps_per_epoch: optimizer steps per epoch. Planned: 100, whatever the number of
@@ -336,10 +338,10 @@ def _run(data, output_dir, settings, state, stored, verbose):
         return train_ds, val_ds
 
     # Build and fit: epochs fitted to the budget from step times measured here.
-    datasets = None
+    datasets = deadline = None
     if settings["epochs"] is None:
         datasets = make_datasets()
-        settings["epochs"] = fitting.fit_budget(
+        settings["epochs"], deadline = fitting.fit_budget(
             settings, datasets, started, layout.steps,
             len(layout.test_ids) / max(1, len(layout.val_ids)),
             lambda: fitting.new_model(layout.model_name, layout.channels, layout.num_classes,
@@ -358,8 +360,10 @@ def _run(data, output_dir, settings, state, stored, verbose):
         # What inference and export apply to the outputs.
         info = info.replace(output_activation=output_activation(net))
         scratch = None if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
-        keeper = keeper_lib.RunKeeper(output_dir, info, state, patience=settings["early_stopping"],
-                                      chief=chief, scratch_dir=scratch)
+        keeper = keeper_lib.RunKeeper(
+            output_dir, info, state, patience=settings["early_stopping"], chief=chief,
+            scratch_dir=scratch,
+            time_left=None if deadline is None else deadline - time.perf_counter())
         callbacks = [keeper]
         if chief:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"),
