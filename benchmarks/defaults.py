@@ -136,7 +136,7 @@ def run_row(row, budget, output):
         "slice_axis": settings.get("slice_axis"), "model_options": settings["model_options"],
         "patch_size": settings.get("patch_size"), "batch_size": settings["batch_size"],
         "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch,
-        "load": os.getloadavg(),
+        "epochs_run": result.epochs_run, "load": os.getloadavg(),
     }
     write_json_atomic(output / f"{row}.json", record)
     print(f"row {row}: held-out Dice {record['dice']:.4f} ({train_seconds:.0f} s)", flush=True)
@@ -199,6 +199,12 @@ def render_precision(output):
             "speed-up " + f"{record['float32']['train_seconds'] / record['bfloat16']['train_seconds']:.2f}x.\n")
 
 
+def _epochs(record):
+    """Epochs trained, with the planned number when the budget stopped the run sooner."""
+    run = record.get("epochs_run", record["epochs"])
+    return f"{run}" if run == record["epochs"] else f"{run} of {record['epochs']}"
+
+
 def render(output):
     """Return the defaults table (Markdown) from the stored rows."""
     lines = [
@@ -221,12 +227,16 @@ def render(output):
                 f"{record['patch_size'][0]}x{record['patch_size'][1]} x {record['batch_size']}")
         lines.append(
             f"| {row} | {record['description']} | {record['budget'] / 60:g} min | {plan} | "
-            f"{record['epochs']} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
+            f"{_epochs(record)} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
             f"{record['dice']:.4f} | {tuned:.3f} | {gap:+.3f} | "
             f"{'yes' if gap >= -0.03 else 'no'} |")
         note = (f"{row}: tuned = {source}; measured step "
                 f"{record['measured']['step_seconds']:.3f} s, load average at the end "
                 f"{record['load'][0]:.1f}.")
+        if record.get("epochs_run", record["epochs"]) < record["epochs"]:
+            note += (f" The run stopped after {record['epochs_run']} of {record['epochs']} "
+                     "epochs when its budget was spent: the machine ran slower than measured "
+                     "at the start.")
         if record["train_seconds"] > 1.1 * record["budget"]:
             note += (" Training overran the budget: other work shared the CPU, so the step "
                      "time measured at the start was lower than the steps that followed.")

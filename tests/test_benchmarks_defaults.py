@@ -39,3 +39,16 @@ def test_table_from_stored_rows_and_section_replaced_in_place(tmp_path):
     defaults.write_section(tmp_path, results)
     assert "| 0.8000 | 0.883 | -0.083 | no |" in results.read_text()
     assert results.read_text().count(defaults.START) == 1
+
+
+def test_a_row_stopped_by_its_budget_shows_the_epochs_it_ran(tmp_path):
+    defaults = _module()
+    record = {"row": "c", "description": "the bundled sample", "budget": 1200.0,
+              "dice": 0.85, "train_seconds": 1230.0, "epochs": 30, "epochs_run": 24,
+              "steps_per_epoch": 100, "mode": "2.5d", "slice_axis": [0, 1, 2],
+              "model_options": {"depth": 3}, "patch_size": [64, 64], "batch_size": 32,
+              "measured": {"step_seconds": 0.3}, "load": [3.0, 2.0, 2.0]}
+    (tmp_path / "c.json").write_text(json.dumps(record))
+    table = defaults.render(tmp_path)
+    assert "| 24 of 30 x 100 | 1230 | 0.8500 |" in table
+    assert "stopped after 24 of 30 epochs when its budget was spent" in table
