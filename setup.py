@@ -1,11 +1,15 @@
 """Installation of kerasseg: `pip install -e ".[test]"`."""
 
 import pathlib
+import re
 
 from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
 README = (HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else ""
+# One version: kerasseg/_version.py (read, not imported: installing must not import TensorFlow).
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "kerasseg" / "_version.py").read_text(
+    encoding="utf-8"), re.M).group(1)
 
 INSTALL_REQUIRES = [
     "tensorflow==2.21.*",
@@ -49,7 +53,7 @@ PACKAGE_DATA = {
 
 setup(
     name="kerasseg",
-    version="0.1.0",
+    version=VERSION,
     description="Keras 3 / TensorFlow model zoo for medical image segmentation: "
     "U-Net, FCN-8s and DeepLabv3+ with data pipelines, training, trained weights and export.",
     long_description=README,
