@@ -16,8 +16,9 @@ functions re-exported here from :mod:`kerasseg.evaluation` (:func:`dice`, :func:
 
 Example:
     >>> import kerasseg
-    >>> model.compile(optimizer="adam", loss=kerasseg.losses.DiceCELoss(),
-    ...               metrics=[kerasseg.metrics.Dice(num_classes=3)])
+    >>> model = kerasseg.build("unet", input_shape=(32, 32, 1), num_classes=3, depth=1)
+    >>> model.compile(optimizer="adam", loss=kerasseg.losses.DiceCELoss(from_logits=True),
+    ...               metrics=[kerasseg.metrics.Dice(num_classes=3, from_logits=True)])
 """
 
 import keras
@@ -188,7 +189,12 @@ class _ConfusionMetric(keras.metrics.Metric):
             ValueError: if the shapes do not fit ``num_classes``.
 
         Example:
-            >>> tp, fp, fn, tn = metric.batch_counts(labels, logits)  # doctest: +SKIP
+            >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])
+            >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]
+            >>> metric = Dice(num_classes=3)
+            >>> tp, fp, fn, tn = metric.batch_counts(labels, probabilities)
+            >>> tp.numpy().tolist(), fp.numpy().tolist(), fn.numpy().tolist()
+            ([2.0, 2.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0])
         """
         pred = self._hard_predictions(y_pred)
         true, valid = self._hard_targets(y_true, y_pred)
@@ -222,7 +228,12 @@ class _ConfusionMetric(keras.metrics.Metric):
             tp, fp, fn, tn: per-class counts, each of shape ``(num_classes,)``.
 
         Example:
-            >>> metric.add_counts(*metric.batch_counts(labels, logits))  # doctest: +SKIP
+            >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])
+            >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]
+            >>> metric = Dice(num_classes=3)
+            >>> metric.add_counts(*metric.batch_counts(labels, probabilities))
+            >>> float(metric.result())
+            0.3333
         """
         self.tp.assign_add(ops.cast(tp, self.tp.dtype))
         self.fp.assign_add(ops.cast(fp, self.fp.dtype))
@@ -241,7 +252,12 @@ class _ConfusionMetric(keras.metrics.Metric):
             A float tensor; entry ``c`` is the score of class ``c`` over the stream.
 
         Example:
-            >>> metric.per_class()  # e.g. [0.98, 0.87, nan]
+            >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])
+            >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]  # one-hot predictions
+            >>> metric = Dice(num_classes=3, include_background=True)
+            >>> metric.update_state(labels, probabilities)
+            >>> metric.per_class().numpy().tolist()
+            [1.0, 0.6667, 0.0]
         """
         numerator, denominator = self._score(self.tp, self.fp, self.fn, self.tn)
         return ops.divide(numerator, denominator)
@@ -300,9 +316,12 @@ class Dice(_ConfusionMetric):
         + _ARGS_DOC
         + """
     Example:
+        >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])  # (B, H, W) class indices
+        >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]  # (B, H, W, K), one-hot
         >>> metric = Dice(num_classes=3)
         >>> metric.update_state(labels, probabilities)
-        >>> float(metric.result())
+        >>> float(metric.result())  # the mean of class 1 (2/3) and class 2 (0)
+        0.3333
 """
     )
 
@@ -326,8 +345,12 @@ class Jaccard(_ConfusionMetric):
         + _ARGS_DOC
         + """
     Example:
+        >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])
+        >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]
         >>> metric = Jaccard(num_classes=3, class_id=1)
         >>> metric.update_state(labels, probabilities)
+        >>> float(metric.result())  # TP 2, FP 1, FN 1
+        0.5
 """
     )
 
@@ -350,8 +373,12 @@ class Sensitivity(_ConfusionMetric):
         + _ARGS_DOC
         + """
     Example:
+        >>> masks = np.array([[[[0], [1]], [[1], [1]]]])  # binary masks (B, H, W, 1)
+        >>> logits = np.array([[[[-3.0], [3.0]], [[-1.0], [2.0]]]])  # (B, H, W, 1)
         >>> metric = Sensitivity(num_classes=2, from_logits=True)
-        >>> metric.update_state(masks, logits)  # logits (B, H, W, 1)
+        >>> metric.update_state(masks, logits)
+        >>> float(metric.result())  # 2 of the 3 foreground pixels found
+        0.6667
 """
     )
 
@@ -375,8 +402,12 @@ class Specificity(_ConfusionMetric):
         + _ARGS_DOC
         + """
     Example:
+        >>> labels = np.array([[[0, 1, 2], [0, 1, 1]]])
+        >>> probabilities = np.eye(3)[[[[0, 1, 1], [0, 1, 2]]]]
         >>> metric = Specificity(num_classes=3)
         >>> metric.update_state(labels, probabilities)
+        >>> float(metric.result())  # the mean of class 1 (2/3) and class 2 (4/5)
+        0.7333
 """
     )
 

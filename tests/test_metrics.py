@@ -2,7 +2,6 @@
 
 import itertools
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -453,16 +452,11 @@ def test_evaluation_invalid_arguments(call, message):
     assert message in str(info.value)
 
 
-HIPPOCAMPUS_LABEL = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
-                     / "msd_hippocampus" / "labelsTr" / "hippocampus_001.nii.gz")
-
-
-@pytest.mark.skipif(not HIPPOCAMPUS_LABEL.exists(), reason="shared hippocampus data not found")
-def test_evaluate_case_on_real_hippocampus_label():
+def test_evaluate_case_on_real_hippocampus_label(sample_dir):
     import SimpleITK as sitk
     from scipy import ndimage
 
-    image = sitk.ReadImage(str(HIPPOCAMPUS_LABEL))
+    image = sitk.ReadImage(str(sample_dir / "labelsTr" / "hippocampus_001.nii.gz"))
     truth = sitk.GetArrayFromImage(image).astype(np.int64)  # (z, y, x)
     spacing = tuple(reversed(image.GetSpacing()))  # SimpleITK gives (x, y, z)
     # A plausible "prediction": anterior eroded by one voxel, posterior shifted along y.

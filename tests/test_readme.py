@@ -6,8 +6,7 @@ import re
 import pytest
 
 from kerasseg.models.summary import markdown_table
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT as ROOT
 
 
 def test_readme_model_table_matches_the_models():
@@ -30,15 +29,13 @@ def test_readme_mentions_every_family(name):
     assert re.search(rf"`{name}`", (ROOT / "README.md").read_text())
 
 
-def test_readme_plan_output_is_the_planner_s():
+def test_readme_plan_output_is_the_planner_s(hippocampus_dir):
     """The README's `kerasseg plan` example is what the planner prints for that data."""
     from kerasseg.data import load_dataset
     from kerasseg.plan import fingerprint, plan_training
 
-    data = ROOT.parent / "shared" / "data" / "msd_hippocampus"
-    if not data.is_dir():
-        pytest.skip(f"the hippocampus data is not at {data}")
-    plan = plan_training(fingerprint(load_dataset(data)), "unet", given={"budget": 1200.0})
+    plan = plan_training(fingerprint(load_dataset(hippocampus_dir)), "unet",
+                         given={"budget": 1200.0})
     assert "$ kerasseg plan --data ../shared/data/msd_hippocampus --budget 20m\n" + \
         plan.table() + "\n```" in (ROOT / "README.md").read_text()
 
@@ -120,16 +117,11 @@ def test_data_set_sizes_agree_with_the_data_and_the_zoo():
             assert f"({shared} labelled" in record["training"]["data"], name
 
 
-def test_shared_hippocampus_count_matches_the_shared_data():
+def test_shared_hippocampus_count_matches_the_shared_data(hippocampus_dir):
     import json
-    import os
 
-    hippocampus_root = pathlib.Path(os.environ.get(
-        "KERASSEG_DATA", ROOT.parent / "shared" / "data")) / "msd_hippocampus"
-    if not hippocampus_root.is_dir():
-        pytest.skip(f"the hippocampus data is not at {hippocampus_root}")
     readme = " ".join(_readme().split())
-    count = len(json.loads((hippocampus_root / "dataset.json").read_text())["training"])
+    count = len(json.loads((hippocampus_dir / "dataset.json").read_text())["training"])
     assert f"{count} cases of the Decathlon hippocampus training set" in readme
 
 

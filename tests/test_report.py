@@ -1,7 +1,8 @@
 """Tests of kerasseg.reporting: JSON/CSV reports, the terminal table, case selection and PNGs.
 
-Hand-made evaluations give known values; one real hippocampus label (as truth, and shifted
-as a "prediction", scored by the real ``evaluate_model``) checks the whole path on real data.
+Hand-made evaluations give known values; one real hippocampus label of the bundled sample (as
+truth, and shifted as a "prediction", scored by the real ``evaluate_model``) checks the whole
+path on real data.
 """
 
 import csv
@@ -34,10 +35,6 @@ from kerasseg.reporting import (
 )
 from kerasseg.reporting.figures import DPI
 
-DATA_ROOT = pathlib.Path(
-    os.environ.get("KERASSEG_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-HIPPOCAMPUS = DATA_ROOT / "msd_hippocampus"
 NAN, INF = float("nan"), float("inf")
 
 
@@ -231,12 +228,8 @@ class _ShiftPredictor:
 
 
 @pytest.fixture(scope="module")
-def hippocampus_case():
-    if not HIPPOCAMPUS.is_dir():
-        pytest.skip(f"real data not found at {HIPPOCAMPUS} (set KERASSEG_DATA)")
-    from kerasseg.data import load_dataset
-
-    return load_dataset(HIPPOCAMPUS)["hippocampus_001"].load()
+def hippocampus_case(sample):
+    return sample["hippocampus_001"].load()
 
 
 @pytest.fixture(scope="module")
@@ -253,11 +246,11 @@ def _dice(a, b):
     return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
-def test_real_case_report(real_evaluation, hippocampus_case, tmp_path):
+def test_real_case_report(real_evaluation, hippocampus_case, sample_dir, tmp_path):
     evaluation, _ = real_evaluation
     label = hippocampus_case.label
     assert select_cases(evaluation) == {"best": "shift0", "median": "shift1", "worst": "shift3"}
-    paths = write_report(evaluation, tmp_path / "hippo.json", extra={"data": str(HIPPOCAMPUS)})
+    paths = write_report(evaluation, tmp_path / "hippo.json", extra={"data": str(sample_dir)})
     rows = {(r["case_id"], r["class"]): r for r in _read_csv(paths["csv"])}
     assert len(rows) == 3 * 2 + 5 * 2
     assert float(rows[("shift0", "Anterior")]["dice"]) == 1.0
@@ -270,7 +263,7 @@ def test_real_case_report(real_evaluation, hippocampus_case, tmp_path):
             assert float(rows[(stat, name)]["dice"]) == pytest.approx(
                 evaluation["summary"][name]["dice"][stat], abs=1e-12)
     document = load_report(paths["json"])
-    assert document["meta"]["data"] == str(HIPPOCAMPUS)
+    assert document["meta"]["data"] == str(sample_dir)
     assert document["cases"][2]["metrics"]["Anterior"]["dice"] == pytest.approx(
         evaluation["cases"][2]["metrics"]["Anterior"]["dice"])
     assert "3 cases" in format_summary(evaluation)
@@ -296,10 +289,8 @@ def test_real_case_panels(real_evaluation, hippocampus_case, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["cases.png", "one.png"]
 
 
-def test_panels_take_a_case_dataset(hippocampus_case, tmp_path):
-    from kerasseg.data import load_dataset
-
-    dataset = load_dataset(HIPPOCAMPUS).subset(["hippocampus_001"])
+def test_panels_take_a_case_dataset(hippocampus_case, sample, tmp_path):
+    dataset = sample.subset(["hippocampus_001"])
     metrics = {"Anterior": _scores(0.9), "Posterior": _scores(0.8)}
     evaluation = {"cases": [{"case_id": "hippocampus_001", "metrics": metrics,
                              "mean_foreground_dice": 0.85}],

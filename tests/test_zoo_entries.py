@@ -19,10 +19,9 @@ from kerasseg.data.io import read_label
 from kerasseg.evaluation import dice
 from kerasseg.modelfile import read_info
 from kerasseg.sample import hippocampus_path
+from tests.conftest import DATA_ROOT, REPO_ROOT as ROOT, need_data
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 ZOO = pathlib.Path(zoo.WEIGHTS)
-DATA = pathlib.Path(os.environ.get("KERASSEG_DATA", ROOT.parent / "shared" / "data"))
 ENTRIES = zoo.list_entries()
 HIPPOCAMPUS = [name for name in ENTRIES if name.startswith("hippocampus-")]
 # The held-out mean foreground Dice (per case in 3-D, anterior and posterior) that every
@@ -36,9 +35,7 @@ def _dataset(record):
     folder = record["training"]["data_folder"]
     if folder == "msd_hippocampus":
         return load_dataset(hippocampus_path(), **kwargs)
-    path = DATA / folder
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    path = need_data(DATA_ROOT / folder)
     if record.get("input", {}).get("label_values"):
         kwargs["label_values"] = record["input"]["label_values"]
     return load_dataset(str(path), **kwargs)

@@ -13,9 +13,17 @@
 
 Example:
     >>> from kerasseg.data import load_dataset
-    >>> ds = load_dataset("msd_hippocampus")
+    >>> from kerasseg.sample import hippocampus_path
+    >>> ds = load_dataset(hippocampus_path())  # the bundled hippocampus MRI sample
     >>> print(ds.describe())
+    Data set at .../hippocampus
+      format: decathlon (Medical Segmentation Decathlon (Hippocampus): dataset.json with 52 ...)
+      cases: 52 (52 with labels, 0 without)
+      images: 3-D, 1 channel(s) ['MRI']
+      classes (3): 0 background, 1 Anterior, 2 Posterior
     >>> image, label, geometry, roi = ds[0].load()
+    >>> image.shape, label.shape, geometry.spacing
+    ((35, 51, 35, 1), (35, 51, 35), (1.0, 1.0, 1.0))
 """
 
 import importlib

@@ -41,7 +41,8 @@ class Case:
             for spacing, in voxels for origin, absolute for direction cosines).
 
     Example:
-        >>> case = load_dataset("msd_hippocampus")[0]
+        >>> from kerasseg.sample import hippocampus_path
+        >>> case = load_dataset(hippocampus_path())[0]
         >>> image, label, geometry, roi = case.load()
         >>> image.shape, label.dtype
         ((35, 51, 35, 1), dtype('int32'))
@@ -82,8 +83,11 @@ class Case:
                 the file and what was expected.
 
         Example:
+            >>> from kerasseg.sample import hippocampus_path
+            >>> case = load_dataset(hippocampus_path())["hippocampus_001"]
             >>> data = case.load()
             >>> data.image.shape, data.geometry.spacing
+            ((35, 51, 35, 1), (1.0, 1.0, 1.0))
         """
         image, geometry = self._load_image()
         label = self._load_label(image, geometry) if self.label_path is not None else None
@@ -220,10 +224,13 @@ class CaseDataset:
         notes: list of remarks (ignored folders, skipped files, inferred classes, ...).
 
     Example:
-        >>> ds = load_dataset("msd_hippocampus")
+        >>> from kerasseg.sample import hippocampus_path
+        >>> ds = load_dataset(hippocampus_path())
         >>> len(ds), ds.num_classes, ds.spatial_dims
-        (208, 3, 3)
-        >>> train, val = ds[:166], ds[166:]
+        (52, 3, 3)
+        >>> train, val = ds[:42], ds[42:]
+        >>> len(train), len(val)
+        (42, 10)
     """
 
     def __init__(
@@ -289,7 +296,10 @@ class CaseDataset:
             KeyError / IndexError: an unknown case id or index.
 
         Example:
-            >>> val = ds.subset(["hippocampus_001", "hippocampus_003"])
+            >>> from kerasseg.sample import hippocampus_path
+            >>> ds = load_dataset(hippocampus_path())
+            >>> ds.subset(["hippocampus_008", 0]).case_ids
+            ['hippocampus_008', 'hippocampus_001']
         """
         return self._derive([self[k] for k in keys])
 
@@ -312,7 +322,13 @@ class CaseDataset:
             A multi-line string.
 
         Example:
-            >>> print(load_dataset("isbi2012_membrane/train").describe())
+            >>> from kerasseg.sample import hippocampus_path
+            >>> print(load_dataset(hippocampus_path()).describe())
+            Data set at .../hippocampus
+              format: decathlon (Medical Segmentation Decathlon (Hippocampus): dataset.json ...)
+              cases: 52 (52 with labels, 0 without)
+              images: 3-D, 1 channel(s) ['MRI']
+              classes (3): 0 background, 1 Anterior, 2 Posterior
         """
         labelled = sum(case.has_label for case in self.cases)
         classes = ", ".join(f"{i} {name}" for i, name in enumerate(self.class_names))
@@ -387,11 +403,20 @@ def load_dataset(path, format="auto", **options):
             ``dataset.json``, no case.
 
     Example:
-        >>> ds = load_dataset("isbi2012_membrane/train")
+        >>> from kerasseg.sample import hippocampus_path
+        >>> ds = load_dataset(hippocampus_path())
         >>> ds.format, len(ds), ds.class_names
+        ('decathlon', 52, ['background', 'Anterior', 'Posterior'])
+
+        Folders of 2-D images and masks, here the ISBI 2012 EM set and DRIVE's retina
+        photos (with their field-of-view masks as regions of interest):
+
+        >>> ds = load_dataset("isbi2012_membrane/train")  # doctest: +SKIP
+        >>> ds.format, len(ds), ds.class_names  # doctest: +SKIP
         ('folder', 30, ['background', 'foreground'])
-        >>> ds = load_dataset("DRIVE/training", id_pattern=r"^(\\d+)_", label_dir="1st_manual",
-        ...                   roi_dir="mask", class_names=["background", "vessel"])
+        >>> ds = load_dataset("DRIVE/training", id_pattern=r"^(\\d+)_",  # doctest: +SKIP
+        ...                   label_dir="1st_manual", roi_dir="mask",
+        ...                   class_names=["background", "vessel"])
     """
     sources.check_choice("format", format, sources.FORMATS)
     root = pathlib.Path(path).expanduser()
@@ -474,7 +499,10 @@ def validate(dataset, on_error="raise"):
             case left.
 
     Example:
-        >>> ds = validate(load_dataset("isbi2012_membrane/train"), on_error="skip")
+        >>> from kerasseg.sample import hippocampus_path
+        >>> ds = load_dataset(hippocampus_path()).subset([0, 1, 2])
+        >>> validate(ds, on_error="skip") is ds  # every case is good: the same data set
+        True
     """
     return _validate(dataset, on_error)
 

@@ -54,7 +54,9 @@ def scan(root, subset="training", on_missing_label="error"):
             exist, a missing label (with ``on_missing_label="error"``), duplicate case ids.
 
     Example:
-        >>> found = scan(pathlib.Path("msd_hippocampus"))
+        >>> import pathlib
+        >>> from kerasseg.sample import hippocampus_path
+        >>> found = scan(pathlib.Path(hippocampus_path()))
         >>> found.class_names
         ['background', 'Anterior', 'Posterior']
     """

@@ -11,9 +11,13 @@ class DataError(ValueError):
     catches it too.
 
     Example:
+        >>> import os
         >>> from kerasseg.data import DataError, load_dataset
+        >>> os.makedirs("empty_folder")
         >>> try:
-        ...     load_dataset("/data/empty_folder")
+        ...     load_dataset("empty_folder")
         ... except DataError as error:
         ...     print(error)
+        Cannot recognise the data layout of empty_folder. Expected one of the layouts
+        [...]. The folder holds: nothing.
     """

@@ -105,7 +105,10 @@ def read_image(path):
             values.
 
     Example:
-        >>> image, geometry = read_image("imagesTr/hippocampus_001.nii.gz")
+        >>> import os
+        >>> from kerasseg.sample import hippocampus_path
+        >>> path = os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz")
+        >>> image, geometry = read_image(path)
         >>> image.shape, geometry.spacing
         ((35, 51, 35, 1), (1.0, 1.0, 1.0))
     """
@@ -144,9 +147,12 @@ def read_label(path):
             mask), or non-integer / non-finite values.
 
     Example:
-        >>> label, geometry = read_label("labelsTr/hippocampus_003.nii.gz")
-        >>> sorted(set(label.ravel().tolist()))
-        [0, 1, 2]
+        >>> import os
+        >>> from kerasseg.sample import hippocampus_path
+        >>> path = os.path.join(hippocampus_path(), "labelsTr", "hippocampus_243.nii.gz")
+        >>> label, geometry = read_label(path)  # a label file stored as float32
+        >>> label.dtype, sorted(set(label.ravel().tolist()))
+        (dtype('int32'), [0, 1, 2])
     """
     array, geometry = _read_native(path, palette_indices=True)
     if array.shape[-1] > 1:
@@ -178,7 +184,12 @@ def read_info(path):
         DataError: unsupported extension or unreadable header.
 
     Example:
-        >>> shape, geometry = read_info("Case00.mhd")
+        >>> import os
+        >>> from kerasseg.sample import hippocampus_path
+        >>> path = os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz")
+        >>> shape, geometry = read_info(path)  # the header only
+        >>> shape, geometry.spacing
+        ((35, 51, 35, 1), (1.0, 1.0, 1.0))
     """
     path = _existing_file(path)
     ext = split_extension(path)[1]
@@ -224,8 +235,12 @@ def write_image(path, image, geometry=None, reference=None):
             ``reference``, or unsupported extension.
 
     Example:
-        >>> image, geometry = read_image("Case00.mhd")
-        >>> write_image("out/Case00.nii.gz", image, geometry)
+        >>> import os
+        >>> from kerasseg.sample import hippocampus_path
+        >>> image, geometry = read_image(
+        ...     os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz"))
+        >>> write_image("out/hippocampus_001.mha", image, geometry)
+        'out/hippocampus_001.mha'
     """
     image = np.asarray(image)
     if image.ndim == 2:
@@ -264,8 +279,13 @@ def write_label(path, label, geometry=None, reference=None, label_values=None):
             ``label_values``.
 
     Example:
+        >>> import os
+        >>> from kerasseg.sample import hippocampus_path
+        >>> reference = os.path.join(hippocampus_path(), "imagesTr", "hippocampus_001.nii.gz")
+        >>> model_output = np.random.default_rng(0).random((35, 51, 35, 3))  # class scores
         >>> label = model_output.argmax(-1)
-        >>> write_label(prediction_path("Case05.mhd", "out"), label, reference="Case05.mhd")
+        >>> write_label(prediction_path(reference, "out"), label, reference=reference)
+        'out/hippocampus_001.nii.gz'
     """
     label = np.asarray(label)
     if label.ndim == 2:

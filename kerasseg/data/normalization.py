@@ -148,7 +148,7 @@ def normalization_spec(normalization):
         0.0
         >>> normalization_spec("ct_window")
         Traceback (most recent call last):
-        ValueError: Normalization 'ct_window' requires parameters ['center', 'width'] ...
+        ValueError: Normalization 'ct_window' requires parameters ['center', 'width']. Received: {}
     """
     if normalization is None:
         normalization = {"method": "none"}
@@ -531,6 +531,7 @@ def normalize_tensor(image, spec):
         ValueError: for an invalid ``spec``.
 
     Example:
+        >>> import tensorflow as tf
         >>> x = tf.constant([[[0.0], [255.0]]])
         >>> normalize_tensor(x, {"method": "scale", "scale": 1 / 255}).numpy().ravel().tolist()
         [0.0, 1.0]

@@ -130,8 +130,11 @@ def find_subfolder(root, names):
         Sorted list of :class:`pathlib.Path`.
 
     Example:
-        >>> find_subfolder("isbi2012_membrane/train", ("image", "images"))
-        [PosixPath('isbi2012_membrane/train/image')]
+        >>> import os
+        >>> os.makedirs("train/image")
+        >>> os.makedirs("train/label")
+        >>> find_subfolder("train", ("image", "images"))
+        [PosixPath('train/image')]
     """
     return sorted(p for p in pathlib.Path(root).iterdir() if p.is_dir() and p.name.lower() in names)
 
@@ -154,7 +157,8 @@ def detect_format(root):
             subfolder.
 
     Example:
-        >>> detect_format("/data/msd_hippocampus")
+        >>> from kerasseg.sample import hippocampus_path
+        >>> detect_format(hippocampus_path())
         'decathlon'
     """
     root = pathlib.Path(root)
@@ -219,8 +223,11 @@ def walk_files(root, max_depth=None):
         A generator of :class:`pathlib.Path`.
 
     Example:
-        >>> [p.name for p in walk_files("promise12", max_depth=1)][:2]
-        ['Case00.mhd', 'Case00.raw']
+        >>> from kerasseg.sample import hippocampus_path
+        >>> [p.name for p in walk_files(hippocampus_path(), max_depth=0)]
+        ['dataset.json', 'README.md']
+        >>> len(list(walk_files(hippocampus_path())))  # with the 104 in imagesTr/, labelsTr/
+        106
     """
     root = pathlib.Path(root)
     base_depth = len(root.parts)

@@ -84,7 +84,8 @@ def model_card(metadata, versions, serving_base_path="/models", folder=None):
         example requests (curl and Python).
 
     Example:
-        >>> text = model_card(read_export_metadata("exported/unet/1"), [1])
+        >>> from kerasseg.export import read_export_metadata
+        >>> text = model_card(read_export_metadata("exported/unet/1"), [1])  # doctest: +SKIP
     """
     name = metadata["model_name"]
     folder = folder or name

@@ -13,6 +13,7 @@ and per channel, over the decoded image at the model's input size, as the traini
 pipeline computes them per volume.
 
 Example:
+    >>> import tensorflow as tf
     >>> spec = normalization_spec({"method": "zscore"})
     >>> spec
     {'method': 'zscore', 'params': {'nonzero': False}}

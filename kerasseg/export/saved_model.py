@@ -177,7 +177,7 @@ def saved_model(
     Example:
         >>> model = kerasseg.build("unet", input_shape=(256, 256, 1), num_classes=2)
         >>> kerasseg.export.saved_model(model, "exported/unet", version=1,
-        ...                             normalization={"method": "zscore"})
+        ...                             normalization={"method": "zscore"})  # doctest: +SKIP
         'exported/unet/1'
     """
     export_dir = os.fspath(export_dir)
@@ -329,7 +329,7 @@ def read_export_metadata(version_dir):
         FileNotFoundError: if the folder has no such file.
 
     Example:
-        >>> read_export_metadata("exported/unet/1")["signatures"].keys()
+        >>> read_export_metadata("exported/unet/1")["signatures"].keys()  # doctest: +SKIP
         dict_keys(['serving_default', 'serving_bytes'])
     """
     path = os.path.join(os.fspath(version_dir), METADATA_FILE)

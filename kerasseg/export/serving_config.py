@@ -11,6 +11,7 @@ Example:
     ...     ModelEntry("unet", versions=[1, 2], labels={"stable": 1, "canary": 2}),
     ...     ModelEntry("fcn8s"),
     ... ])
+    'models/models.config'
 """
 
 import os

@@ -21,7 +21,7 @@ Quantization modes:
 
 Example:
     >>> kerasseg.export.tflite(model, "unet_int8.tflite", quantize="int8",
-    ...                        representative_data=[train_batch])
+    ...                        representative_data=[train_batch])  # doctest: +SKIP
     'unet_int8.tflite'
 """
 
@@ -123,7 +123,7 @@ def tflite(
             without ``representative_data``, bad calibration data or ``input_size``.
 
     Example:
-        >>> kerasseg.export.tflite(model, "unet_fp16.tflite", quantize="float16")
+        >>> kerasseg.export.tflite(model, "unet_fp16.tflite", quantize="float16")  # doctest: +SKIP
         'unet_fp16.tflite'
     """
     if quantize not in QUANTIZE_MODES:

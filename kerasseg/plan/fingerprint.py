@@ -61,9 +61,11 @@ class Fingerprint:
             in voxels of its connected objects (``None`` for a class that never occurs).
 
     Example:
-        >>> fp = fingerprint(load_dataset("msd_hippocampus"))  # doctest: +SKIP
-        >>> fp.median_shape, fp.median_spacing  # doctest: +SKIP
-        ((36.0, 50.0, 35.0), (1.0, 1.0, 1.0))
+        >>> from kerasseg.data import load_dataset
+        >>> from kerasseg.sample import hippocampus_path
+        >>> fp = fingerprint(load_dataset(hippocampus_path()))
+        >>> fp.median_shape, fp.median_spacing
+        ((36.0, 49.0, 35.0), (1.0, 1.0, 1.0))
     """
 
     cases: int
@@ -104,8 +106,11 @@ class Fingerprint:
         """Return a JSON-ready dict (tuples become lists).
 
         Example:
-            >>> fp.to_dict()["cases"]  # doctest: +SKIP
-            208
+            >>> from kerasseg.data import load_dataset
+            >>> from kerasseg.sample import hippocampus_path
+            >>> fp = fingerprint(load_dataset(hippocampus_path())[:4])
+            >>> fp.to_dict()["cases"], fp.to_dict()["median_spacing"]
+            (4, [1.0, 1.0, 1.0])
         """
         out = dataclasses.asdict(self)
         out["median_shape"] = list(self.median_shape)

@@ -101,8 +101,12 @@ class Plan:
         notes: warnings about the data (e.g. no case left out for validation).
 
     Example:
-        >>> plan = plan_training(fp, "unet")  # doctest: +SKIP
-        >>> plan.settings()["batch_size"]  # doctest: +SKIP
+        >>> from kerasseg.data import load_dataset
+        >>> from kerasseg.plan import fingerprint
+        >>> from kerasseg.sample import hippocampus_path
+        >>> fp = fingerprint(load_dataset(hippocampus_path()))
+        >>> plan = plan_training(fp, "unet")
+        >>> plan.settings()["batch_size"]
         32
     """
 
@@ -138,7 +142,17 @@ class Plan:
         """Return the plan as a text table: option, value, and why (or ``given``).
 
         Example:
-            >>> print(plan.table())  # doctest: +SKIP
+            >>> from kerasseg.data import load_dataset
+            >>> from kerasseg.plan import fingerprint
+            >>> from kerasseg.sample import hippocampus_path
+            >>> plan = plan_training(fingerprint(load_dataset(hippocampus_path())), "unet")
+            >>> print(plan.table())
+            Plan for unet on 52 case(s), decathlon, 3-D, 1 channel(s) ['MRI']
+              median shape 36x49x35 voxels at 1x1x1 mm (z, y, x); classes background 94.8%, ...
+              mode             2.5d  ...
+              ...
+              batch_size       32  ...
+              ...
         """
         fp = self.fingerprint
         shape = "x".join(f"{v:g}" for v in fp.median_shape)

@@ -11,7 +11,8 @@ Both clients call the signatures written by :func:`kerasseg.export.saved_model`:
 
 Example:
     >>> from kerasseg.serving import RestClient
-    >>> masks = RestClient("localhost", 8501, model_name="unet").predict_files(["a.png"])
+    >>> client = RestClient("localhost", 8501, model_name="unet")
+    >>> masks = client.predict_files(["a.png"])  # doctest: +SKIP
 """
 
 import importlib

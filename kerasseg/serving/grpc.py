@@ -7,7 +7,7 @@ to ``TensorProto`` values; the answer's ``outputs`` map output names to tensors.
 
 Example:
     >>> with GrpcClient("localhost", 8500, model_name="unet") as client:
-    ...     masks = client.predict_files(["case1.png"])
+    ...     masks = client.predict_files(["case1.png"])  # doctest: +SKIP
 """
 
 import grpc
@@ -47,9 +47,12 @@ def predict_request(model_name, inputs, signature_name=TENSOR_SIGNATURE, version
         A ``tensorflow_serving.apis.predict_pb2.PredictRequest``.
 
     Example:
+        >>> png = b"\\x89PNG\\r\\n\\x1a\\n..."  # the bytes of a PNG file
         >>> request = predict_request("unet", {"image_bytes": [png]}, "serving_bytes")
         >>> request.model_spec.signature_name
         'serving_bytes'
+        >>> request.inputs["image_bytes"].string_val == [png]
+        True
     """
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
@@ -88,7 +91,7 @@ class GrpcClient:
 
     Example:
         >>> client = GrpcClient("localhost", 8500, model_name="unet", timeout=10)
-        >>> client.predict(images)["mask"].shape
+        >>> client.predict(images)["mask"].shape  # doctest: +SKIP
         (2, 256, 256)
         >>> client.close()
     """

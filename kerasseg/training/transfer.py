@@ -35,7 +35,7 @@ def source_info(init_weights):
         ValueError: for a name that is neither a file nor a zoo entry, or invalid info.
 
     Example:
-        >>> source_info("hippocampus-unet").model_options["depth"]  # doctest: +SKIP
+        >>> source_info("hippocampus-unet").model_options["depth"]
         3
     """
     from kerasseg.modelfile import read_info

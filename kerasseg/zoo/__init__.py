@@ -96,7 +96,8 @@ def entry(name):
         ValueError: for an unknown name; the message lists the entries.
 
     Example:
-        >>> zoo.entry("hippocampus-unet")["arch"]  # doctest: +SKIP
+        >>> from kerasseg import zoo
+        >>> zoo.entry("hippocampus-unet")["arch"]
         'unet'
     """
     entries = _entries()
@@ -192,7 +193,11 @@ def fetch(name):
         OSError: if the download fails.
 
     Example:
-        >>> path = zoo.fetch("hippocampus-unet")  # doctest: +SKIP
+        >>> import os
+        >>> from kerasseg import zoo
+        >>> path = zoo.fetch("hippocampus-unet")  # the bundled file, checked
+        >>> os.path.basename(path)
+        'hippocampus-unet.keras'
     """
     record = entry(name)
     folders = [weights_dir(), cache_dir()]
@@ -227,7 +232,10 @@ def load(name, return_info=False):
         FileNotFoundError: if the file cannot be found or downloaded.
 
     Example:
-        >>> model, info = zoo.load("hippocampus-unet", return_info=True)  # doctest: +SKIP
+        >>> from kerasseg import zoo
+        >>> model, info = zoo.load("hippocampus-unet", return_info=True)
+        >>> info.class_names, model.input_shape
+        (('background', 'Anterior', 'Posterior'), (None, None, None, 5))
     """
     from kerasseg.modelfile import load_model
 
@@ -262,7 +270,10 @@ def build_from_zoo(name, arch, input_shape, num_classes, **options):
         ValueError: if the request is incompatible with the entry (named in the message).
 
     Example:
-        >>> model = kerasseg.build("unet", weights="hippocampus-unet", num_classes=3)  # doctest: +SKIP
+        >>> model = kerasseg.build("unet", weights="hippocampus-unet", num_classes=3,
+        ...                        input_shape=(None, None, 5))  # 2.5-D: 5 slices as channels
+        >>> model.output_shape
+        (None, None, None, 3)
     """
     record = entry(name)
     model, info = load(name, return_info=True)
@@ -331,7 +342,8 @@ def card(name):
         ValueError: for an unknown name.
 
     Example:
-        >>> print(zoo.card("hippocampus-unet"))  # doctest: +SKIP
+        >>> from kerasseg import zoo
+        >>> print(zoo.card("hippocampus-unet"))
         # hippocampus-unet
         ...
     """

@@ -1,23 +1,17 @@
-"""Shared fixtures for the data tests: the real data sets and small files written on the fly.
+"""Shared fixtures for the data tests: small files written on the fly, and a PROMISE12 tree.
 
-The real data lives in ``../shared/data`` beside the repository (or where ``KERASSEG_DATA``
-points); it is read-only, so every test writes under ``tmp_path``.
+The data sets themselves come from tests/conftest.py: the bundled hippocampus sample
+(``sample_dir``, ``sample``) and the real data sets (``hippocampus_dir``, ``isbi_dir``), which
+are read-only, so every test writes under ``tmp_path``.
 """
 
 import json
-import os
 import pathlib
 
 import cv2
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
-DATA_ROOT = pathlib.Path(
-    os.environ.get("KERASSEG_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-HIPPOCAMPUS = DATA_ROOT / "msd_hippocampus"
-ISBI_TRAIN = DATA_ROOT / "isbi2012_membrane" / "train"
 
 # A geometry far from the identity, used wherever geometry must survive a round trip.
 SPACING = (0.625, 0.7, 3.6)
@@ -36,30 +30,12 @@ DIRECTION = (
 )
 
 
-def _need(path):
-    if not path.is_dir():
-        pytest.skip(f"real data not found at {path} (set KERASSEG_DATA)")
-    return path
-
-
 @pytest.fixture(scope="session")
-def hippocampus_root():
-    """The Decathlon hippocampus folder."""
-    return _need(HIPPOCAMPUS)
-
-
-@pytest.fixture(scope="session")
-def isbi_root():
-    """The ISBI 2012 training folder (image/ and label/)."""
-    return _need(ISBI_TRAIN)
-
-
-@pytest.fixture(scope="session")
-def hippocampus(hippocampus_root):
-    """The hippocampus data set, loaded once per session."""
+def hippocampus(hippocampus_dir):
+    """The full hippocampus data set (208 cases), loaded once per session."""
     from kerasseg.data import load_dataset
 
-    return load_dataset(hippocampus_root)
+    return load_dataset(hippocampus_dir)
 
 
 class Files:
@@ -175,24 +151,26 @@ def files():
 
 
 @pytest.fixture(scope="session")
-def promise12_tree(tmp_path_factory, hippocampus_root):
-    """A PROMISE12 tree made from three hippocampus cases, plus a test case without mask.
+def promise12_tree(tmp_path_factory, sample_dir):
+    """A PROMISE12 tree made from three sample hippocampus cases, plus a test case without mask.
 
-    Returns ``(root, sources, origins)``: ``sources`` maps case id -> (image path, label
-    path) of the hippocampus files it was made from, ``origins`` case id -> origin written.
+    The three cases hold a uint8 image, float32 image and label files, and a float32 image
+    with a uint8 label. Returns ``(root, sources, origins)``: ``sources`` maps case id ->
+    (image path, label path) of the hippocampus files it was made from, ``origins`` case id ->
+    origin written.
     """
     root = tmp_path_factory.mktemp("promise12")
     picked = {
         "Case00": ("TrainingData_Part1", "hippocampus_001"),
-        "Case01": ("TrainingData_Part1", "hippocampus_003"),
-        "Case02": ("TrainingData_Part2", "hippocampus_004"),
+        "Case01": ("TrainingData_Part1", "hippocampus_243"),
+        "Case02": ("TrainingData_Part2", "hippocampus_008"),
     }
     origin_of = {}
     for k, (case_id, (folder, source)) in enumerate(picked.items()):
         origin = (ORIGIN[0] + k, ORIGIN[1], ORIGIN[2] - 2 * k)
         origin_of[case_id] = origin
         for suffix, sub in (("", "imagesTr"), ("_segmentation", "labelsTr")):
-            image = sitk.ReadImage(str(hippocampus_root / sub / f"{source}.nii.gz"))
+            image = sitk.ReadImage(str(sample_dir / sub / f"{source}.nii.gz"))
             array = sitk.GetArrayFromImage(image)
             if suffix:
                 array = (array > 0).astype(np.uint8)  # one class, as PROMISE12's prostate
@@ -200,13 +178,13 @@ def promise12_tree(tmp_path_factory, hippocampus_root):
                 root / folder / f"{case_id}{suffix}.mhd", array, SPACING, origin, DIRECTION
             )
     test_image = sitk.GetArrayFromImage(
-        sitk.ReadImage(str(hippocampus_root / "imagesTr" / "hippocampus_006.nii.gz"))
+        sitk.ReadImage(str(sample_dir / "imagesTr" / "hippocampus_019.nii.gz"))
     )
     Files.volume(root / "TestData" / "Case10.mhd", test_image)
     sources = {
         case_id: (
-            hippocampus_root / "imagesTr" / f"{s}.nii.gz",
-            hippocampus_root / "labelsTr" / f"{s}.nii.gz",
+            sample_dir / "imagesTr" / f"{s}.nii.gz",
+            sample_dir / "labelsTr" / f"{s}.nii.gz",
         )
         for case_id, (_, s) in picked.items()
     }

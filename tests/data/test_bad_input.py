@@ -71,9 +71,9 @@ def test_empty_decathlon(tmp_path, files):
         load_dataset(tmp_path)
 
 
-def test_empty_dataset_in_validate(hippocampus):
+def test_empty_dataset_in_validate(sample):
     with pytest.raises(DataError, match="the data set is empty"):
-        validate(hippocampus[:0])
+        validate(sample[:0])
 
 
 def test_image_without_mask(two_cases, files):
@@ -170,25 +170,25 @@ def test_unreadable_file(two_cases):
     )
 
 
-def test_truncated_png(two_cases, isbi_root):
-    data = (isbi_root / "image" / "0.png").read_bytes()
+def test_truncated_png(two_cases, isbi_dir):
+    data = (isbi_dir / "image" / "0.png").read_bytes()
     (two_cases / "images" / "a.png").write_bytes(data[: len(data) // 2])
     message = _load_error(load_dataset(two_cases), "a")
     assert f"{two_cases / 'images' / 'a.png'}: cannot decode" in message and "truncated" in message
 
 
 @pytest.mark.parametrize("compressed", [True, False])
-def test_truncated_nifti(tmp_path, hippocampus_root, compressed):
+def test_truncated_nifti(tmp_path, sample_dir, compressed):
     # SimpleITK reads a truncated NIfTI silently (zeros); the reader must not.
     import SimpleITK as sitk
 
     shutil.copytree(
-        hippocampus_root / "labelsTr",
+        sample_dir / "labelsTr",
         tmp_path / "labelsTr",
         ignore=lambda d, names: [n for n in names if n != "hippocampus_001.nii.gz"],
     )
     (tmp_path / "imagesTr").mkdir()
-    source = hippocampus_root / "imagesTr" / "hippocampus_001.nii.gz"
+    source = sample_dir / "imagesTr" / "hippocampus_001.nii.gz"
     name = "hippocampus_001.nii.gz"
     if not compressed:
         sitk.WriteImage(sitk.ReadImage(str(source)), str(tmp_path / "full.nii"))
@@ -376,12 +376,12 @@ def test_validate_skip_with_nothing_left(tmp_path, files):
         validate(load_dataset(tmp_path, class_names=["bg", "fg"]), on_error="skip")
 
 
-def test_validate_bad_on_error(hippocampus):
+def test_validate_bad_on_error(sample):
     with pytest.raises(
         ValueError,
         match=r"`on_error` must be one of \['raise', 'skip'\]. Received: on_error='ignore'",
     ):
-        validate(hippocampus, on_error="ignore")
+        validate(sample, on_error="ignore")
 
 
 def test_mask_values_that_are_no_class_indices(two_cases, files):

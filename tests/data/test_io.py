@@ -27,8 +27,8 @@ def test_split_extension(name, expected):
     assert io.split_extension(name) == expected
 
 
-def test_read_hippocampus_volume(hippocampus_root):
-    path = hippocampus_root / "imagesTr" / "hippocampus_001.nii.gz"
+def test_read_hippocampus_volume(sample_dir):
+    path = sample_dir / "imagesTr" / "hippocampus_001.nii.gz"
     image, geometry = io.read_image(path)
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
     assert image.shape == (35, 51, 35, 1) and image.dtype == np.float32
@@ -41,9 +41,9 @@ def test_read_hippocampus_volume(hippocampus_root):
     assert io.read_info(path) == ((35, 51, 35, 1), geometry)
 
 
-def test_read_float_label_file_as_integers(hippocampus_root):
-    # hippocampus_003's label file is stored as float32
-    path = hippocampus_root / "labelsTr" / "hippocampus_003.nii.gz"
+def test_read_float_label_file_as_integers(sample_dir):
+    # hippocampus_243's label file is stored as float32
+    path = sample_dir / "labelsTr" / "hippocampus_243.nii.gz"
     assert sitk.ReadImage(str(path)).GetPixelID() == sitk.sitkFloat32
     label, _ = io.read_label(path)
     assert label.dtype == np.int32 and label.ndim == 3
@@ -53,8 +53,8 @@ def test_read_float_label_file_as_integers(hippocampus_root):
     )
 
 
-def test_read_png_grey(isbi_root):
-    path = isbi_root / "image" / "0.png"
+def test_read_png_grey(isbi_dir):
+    path = isbi_dir / "image" / "0.png"
     image, geometry = io.read_image(path)
     assert image.shape == (1, 512, 512, 1) and image.dtype == np.float32
     np.testing.assert_array_equal(image[0, ..., 0], cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
@@ -150,8 +150,8 @@ def test_write_label_png_round_trip(tmp_path):
     np.testing.assert_array_equal(cv2.imread(path, cv2.IMREAD_UNCHANGED), (label == 2) * 255)
 
 
-def test_write_label_takes_geometry_from_reference(tmp_path, hippocampus_root):
-    reference = hippocampus_root / "imagesTr" / "hippocampus_001.nii.gz"
+def test_write_label_takes_geometry_from_reference(tmp_path, sample_dir):
+    reference = sample_dir / "imagesTr" / "hippocampus_001.nii.gz"
     label = np.ones((35, 51, 35), np.uint8)
     path = io.write_label(io.prediction_path(reference, tmp_path), label, reference=reference)
     assert path == str(tmp_path / "hippocampus_001.nii.gz")

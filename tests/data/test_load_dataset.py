@@ -1,4 +1,8 @@
-"""load_dataset on the real hippocampus set, and the CaseDataset interface."""
+"""load_dataset on real hippocampus data, and the CaseDataset interface.
+
+The interface is checked on the bundled sample (52 cases); the summary of the full set
+(208 cases) on the shared data, when present.
+"""
 
 import json
 
@@ -9,8 +13,8 @@ import SimpleITK as sitk
 from kerasseg.data import Case, CaseDataset, load_dataset, validate
 
 
-def test_hippocampus_summary(hippocampus, hippocampus_root):
-    json_labels = json.loads((hippocampus_root / "dataset.json").read_text())["labels"]
+def test_hippocampus_summary(hippocampus, hippocampus_dir):
+    json_labels = json.loads((hippocampus_dir / "dataset.json").read_text())["labels"]
     assert isinstance(hippocampus, CaseDataset)
     assert len(hippocampus) == 208
     assert hippocampus.format == "decathlon"
@@ -22,21 +26,21 @@ def test_hippocampus_summary(hippocampus, hippocampus_root):
     assert hippocampus.case_ids[:3] == ["hippocampus_001", "hippocampus_003", "hippocampus_004"]
 
 
-def test_hippocampus_report_and_repr(hippocampus, hippocampus_root):
+def test_hippocampus_report_and_repr(hippocampus, hippocampus_dir):
     report = hippocampus.describe()
     assert report == hippocampus.report
-    assert f"Data set at {hippocampus_root}" in report
+    assert f"Data set at {hippocampus_dir}" in report
     assert "format: decathlon (Medical Segmentation Decathlon (Hippocampus)" in report
     assert "cases: 208 (208 with labels, 0 without)" in report
     assert "classes (3): 0 background, 1 Anterior, 2 Posterior" in report
     assert repr(hippocampus).startswith("CaseDataset(format='decathlon', cases=208, labelled=208,")
 
 
-def test_hippocampus_float_label_case(hippocampus, hippocampus_root):
-    case = hippocampus["hippocampus_003"]  # its label file is float32
+def test_hippocampus_float_label_case(sample, sample_dir):
+    case = sample["hippocampus_243"]  # its label file is float32
     assert isinstance(case, Case)
-    assert case.image_paths == (str(hippocampus_root / "imagesTr" / "hippocampus_003.nii.gz"),)
-    assert case.label_path == str(hippocampus_root / "labelsTr" / "hippocampus_003.nii.gz")
+    assert case.image_paths == (str(sample_dir / "imagesTr" / "hippocampus_243.nii.gz"),)
+    assert case.label_path == str(sample_dir / "labelsTr" / "hippocampus_243.nii.gz")
     assert case.roi_path is None
     image, label, geometry, roi = case.load()
     assert image.dtype == np.float32 and image.ndim == 4 and image.shape[-1] == 1
@@ -46,10 +50,10 @@ def test_hippocampus_float_label_case(hippocampus, hippocampus_root):
     assert roi is None
 
 
-def test_hippocampus_uint8_image_case(hippocampus, hippocampus_root):
+def test_hippocampus_uint8_image_case(sample):
     uint8_cases = [
         c
-        for c in hippocampus.cases[:40]
+        for c in sample.cases[:40]
         if sitk.ReadImage(c.image_paths[0]).GetPixelID() == sitk.sitkUInt8
     ]
     assert uint8_cases, "expected some uint8 images among the first 40 cases"
@@ -59,34 +63,35 @@ def test_hippocampus_uint8_image_case(hippocampus, hippocampus_root):
     assert set(np.unique(label).tolist()) <= {0, 1, 2}
 
 
-def test_indexing_slicing_and_subsets(hippocampus):
-    first = hippocampus[0]
-    assert hippocampus["hippocampus_001"] is first
-    assert hippocampus[-1].case_id == hippocampus.case_ids[-1]
-    train, val = hippocampus[:166], hippocampus[166:]
-    assert (len(train), len(val)) == (166, 42)
-    assert isinstance(val, CaseDataset) and val.class_names == hippocampus.class_names
+def test_indexing_slicing_and_subsets(sample):
+    first = sample[0]
+    assert sample["hippocampus_001"] is first
+    assert sample[-1].case_id == sample.case_ids[-1] == "hippocampus_387"
+    train, val = sample[:41], sample[41:]
+    assert (len(train), len(val)) == (41, 11)
+    assert isinstance(val, CaseDataset) and val.class_names == sample.class_names
     assert set(train.case_ids).isdisjoint(val.case_ids)
-    picked = hippocampus.subset(["hippocampus_004", 0])
-    assert picked.case_ids == ["hippocampus_004", "hippocampus_001"]
-    assert (
-        len(hippocampus.cases_with_labels()) == 208 and len(hippocampus.cases_without_labels()) == 0
-    )
+    picked = sample.subset(["hippocampus_008", 0])
+    assert picked.case_ids == ["hippocampus_008", "hippocampus_001"]
+    assert len(sample.cases_with_labels()) == 52 and len(sample.cases_without_labels()) == 0
     with pytest.raises(KeyError, match="No case 'hippocampus_999'"):
-        hippocampus["hippocampus_999"]
+        sample["hippocampus_999"]
 
 
-def test_validate_returns_the_same_dataset_when_all_good(hippocampus, isbi_root):
-    part = hippocampus[:12]
+def test_validate_returns_the_same_dataset_when_all_good(sample):
+    part = sample[:12]
     assert validate(part) is part
-    isbi = load_dataset(isbi_root)
+
+
+def test_validate_returns_the_same_folder_dataset_when_all_good(isbi_dir):
+    isbi = load_dataset(isbi_dir)
     assert isbi.validate() is isbi
 
 
-def test_dataset_json_path_is_accepted(hippocampus_root):
-    ds = load_dataset(hippocampus_root / "dataset.json")
-    assert ds.format == "decathlon" and len(ds) == 208
+def test_dataset_json_path_is_accepted(sample_dir):
+    ds = load_dataset(sample_dir / "dataset.json")
+    assert ds.format == "decathlon" and len(ds) == 52
 
 
-def test_explicit_format_matches_auto(isbi_root):
-    assert load_dataset(isbi_root, format="folder").case_ids == load_dataset(isbi_root).case_ids
+def test_explicit_format_matches_auto(isbi_dir):
+    assert load_dataset(isbi_dir, format="folder").case_ids == load_dataset(isbi_dir).case_ids

@@ -1,5 +1,6 @@
-"""Tests of kerasseg.data.pipeline (and its spec, prepare and cache modules) on small synthetic volumes and on real data
-(4 hippocampus MRI cases, 3 ISBI 2012 EM images)."""
+"""Tests of kerasseg.data.pipeline (and its spec, prepare and cache modules) on small
+synthetic volumes and on real data (4 hippocampus MRI cases of the bundled sample, 3 ISBI
+2012 EM images)."""
 
 import json
 import os
@@ -42,17 +43,17 @@ def _assert_same(first, second):
 
 
 @pytest.fixture(scope="module")
-def hippocampus4(hippocampus):
-    """The first 4 hippocampus cases (``hippocampus`` comes from conftest.py)."""
-    return hippocampus.subset(hippocampus.case_ids[:4])
+def hippocampus4(sample):
+    """The first 4 cases of the bundled hippocampus sample (``sample``: tests/conftest.py)."""
+    return sample.subset(sample.case_ids[:4])
 
 
 @pytest.fixture(scope="module")
-def membrane3(isbi_root):
+def membrane3(isbi_dir):
     """The first 3 ISBI 2012 EM images."""
     from kerasseg.data import load_dataset
 
-    dataset = load_dataset(isbi_root)
+    dataset = load_dataset(isbi_dir)
     return dataset.subset(dataset.case_ids[:3])
 
 

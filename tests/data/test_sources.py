@@ -22,29 +22,32 @@ def _square(value, size=8):
 # ----------------------------------------------------------------------------- detection
 
 
-def test_detect_format(hippocampus_root, isbi_root, promise12_tree):
-    assert detect_format(hippocampus_root) == "decathlon"
-    assert detect_format(isbi_root) == "folder"
+def test_detect_format(sample_dir, promise12_tree):
+    assert detect_format(sample_dir) == "decathlon"
     assert detect_format(promise12_tree[0]) == "promise12"
 
 
-def test_unknown_layout_names_path_layouts_and_a_matching_subfolder(isbi_root):
+def test_detect_folder_format(isbi_dir):
+    assert detect_format(isbi_dir) == "folder"
+
+
+def test_unknown_layout_names_path_layouts_and_a_matching_subfolder(isbi_dir):
     with pytest.raises(DataError) as info:
-        load_dataset(isbi_root.parent)
+        load_dataset(isbi_dir.parent)
     message = str(info.value)
-    assert f"Cannot recognise the data layout of {isbi_root.parent}" in message
+    assert f"Cannot recognise the data layout of {isbi_dir.parent}" in message
     for layout in ("dataset.json", "CaseNN.mhd", "image/ or images/"):
         assert layout in message
-    assert f"Did you mean {isbi_root}" in message
+    assert f"Did you mean {isbi_dir}" in message
 
 
 # ----------------------------------------------------------------------------- folder
 
 
-def test_isbi_folder(isbi_root):
+def test_isbi_folder(isbi_dir):
     import cv2
 
-    ds = load_dataset(isbi_root)
+    ds = load_dataset(isbi_dir)
     assert (ds.format, len(ds), ds.spatial_dims, ds.modalities) == ("folder", 30, 2, ["gray"])
     assert ds.class_names == ["background", "foreground"] and ds.has_labels
     assert ds.case_ids[:11] == [str(i) for i in range(11)]  # natural order

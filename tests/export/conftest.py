@@ -3,24 +3,20 @@
 Exports and the training run are session-scoped so that each is paid for once.
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
 import kerasseg
 from kerasseg import export
-from tests.export.helpers import CROP, EM_ROOT, build_small, read_png, zscore
+from tests.export.helpers import CROP, build_small, read_png, zscore
 
 
 @pytest.fixture(scope="session")
-def em_images():
+def em_images(isbi_dir):
     """The 30 ISBI 2012 training images (uint8 512x512) and membrane masks (1 = membrane)."""
-    if not os.path.isdir(EM_ROOT):
-        pytest.skip(f"EM data not found at {EM_ROOT}")
-    images = [read_png(os.path.join(EM_ROOT, "image", f"{i}.png"))[..., 0] for i in range(30)]
-    labels = [(read_png(os.path.join(EM_ROOT, "label", f"{i}.png"))[..., 0] < 128)
+    images = [read_png(str(isbi_dir / "image" / f"{i}.png"))[..., 0] for i in range(30)]
+    labels = [(read_png(str(isbi_dir / "label" / f"{i}.png"))[..., 0] < 128)
               for i in range(30)]
     return np.stack(images), np.stack(labels).astype(np.int32)
 

@@ -1,39 +1,16 @@
-"""Helpers shared by the export tests (small models, z-score, PNG reading, EM paths)."""
+"""Helpers shared by the export tests (small models, z-score, PNG reading)."""
 
-import importlib
-import os
-
-import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
-import kerasseg
+from tests import small
 
-EM_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
-                       "isbi2012_membrane", "train")
-EM_ROOT = os.path.normpath(EM_ROOT)
 CROP = 64
-
-SMALL_OPTIONS = {
-    "unet": {"depth": 3, "base_filters": 8},
-    "fcn8s": {"base_filters": 8, "fc_filters": 32, "dropout": 0.0},
-    "deeplab": {"backbone": "small", "aspp_filters": 32},
-}
 
 
 def build_small(name, input_shape=(CROP, CROP, 1), num_classes=3, seed=0, **options):
-    """A small model of family ``name`` with fixed random weights; skips unregistered ones."""
-    if name not in kerasseg.list_models():
-        try:  # a family module registers itself when imported
-            importlib.import_module(f"kerasseg.models.{name}")
-        except ImportError:
-            pass
-    if name not in kerasseg.list_models():
-        pytest.skip(f"model family {name!r} is not available")
-    keras.utils.set_random_seed(seed)
-    return kerasseg.build(name, input_shape=input_shape, num_classes=num_classes,
-                          **SMALL_OPTIONS[name], **options)
+    """A model in its small test configuration (tests.small) with fixed random weights."""
+    return small.build_small(name, input_shape, num_classes, seed=seed, **options)
 
 
 def zscore(image):

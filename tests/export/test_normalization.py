@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasseg.data import preprocess
 from kerasseg.export.normalization import normalization_spec, normalize_image
 
 
@@ -81,7 +82,6 @@ def test_percentiles_match_numpy():
 
 
 def test_matches_training_normalizer():
-    preprocess = pytest.importorskip("kerasseg.data.preprocess")
     rng = np.random.RandomState(1)
     image = rng.gamma(2.0, 40.0, size=(31, 29, 2)).astype(np.float32)
     image[:5] = 0.0

@@ -37,7 +37,6 @@ def rest(servable):
 
 @pytest.fixture(scope="module")
 def grpc_port(servable):
-    pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
     server, port = grpc_server({"unet": servable})
     yield port
     server.stop(grace=None)
@@ -236,8 +235,7 @@ def test_config_templates_parse():
     import os
 
     from google.protobuf import text_format
-    model_server_config_pb2 = pytest.importorskip(
-        "tensorflow_serving.config.model_server_config_pb2")
+    from tensorflow_serving.config import model_server_config_pb2
 
     folder = os.path.join(os.path.dirname(__file__), "..", "..", "export")
     with open(os.path.join(folder, "models.config")) as handle:

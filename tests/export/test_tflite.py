@@ -9,8 +9,6 @@ from kerasseg import export
 from kerasseg.export.parity import run_tflite
 from tests.export.helpers import CROP, build_small
 
-pytest.importorskip("ai_edge_litert.interpreter")
-
 
 def test_invalid_quantize_lists_modes(unet_model, tmp_path):
     with pytest.raises(ValueError) as info:

@@ -1,8 +1,8 @@
 """The base test every registered model family runs.
 
 A family added to the registry is picked up by ``list_models()``; it must also get an
-entry in ``SMALL_OPTIONS`` (a small configuration that keeps these tests fast), which a
-test checks.
+entry in ``tests.small.SMALL_OPTIONS`` (a small configuration that keeps these tests fast),
+which a test checks.
 """
 
 import numpy as np
@@ -10,18 +10,9 @@ import pytest
 import keras
 
 import kerasseg
+from tests.small import SMALL_OPTIONS, build_small as _build
 
-SMALL_OPTIONS = {
-    "unet": {"depth": 3, "base_filters": 8},
-    "fcn8s": {"base_filters": 8, "fc_filters": 32, "dropout": 0.0},
-    "deeplab": {"backbone": "small", "aspp_filters": 32, "dropout": 0.0},
-}
 MODELS = kerasseg.list_models()
-
-
-def _build(name, input_shape, num_classes, **extra):
-    return kerasseg.build(name, input_shape=input_shape, num_classes=num_classes,
-                          **{**SMALL_OPTIONS[name], **extra})
 
 
 def _batch(shape, seed=0):

@@ -5,8 +5,6 @@ The generic checks (training step, config and ``.keras`` round trips) are in
 ``test_all_models.py``.
 """
 
-import pathlib
-
 import numpy as np
 import pytest
 import keras
@@ -237,19 +235,14 @@ def test_converts_to_tflite(backbone, output_stride, channels):
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
 
 
-# The shared data folder, ../shared/data relative to the repository root.
-HIPPOCAMPUS = (pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
-               / "msd_hippocampus")
-
-
-def _hippocampus_slices(case_ids):
+def _hippocampus_slices(root, case_ids):
     """Axial slices with foreground, z-scored per volume, zero-padded to 64x64."""
     import SimpleITK as sitk
 
     images, labels = [], []
     for case in case_ids:
         read = lambda folder: sitk.GetArrayFromImage(  # noqa: E731
-            sitk.ReadImage(str(HIPPOCAMPUS / folder / f"hippocampus_{case:03d}.nii.gz")))
+            sitk.ReadImage(str(root / folder / f"hippocampus_{case:03d}.nii.gz")))
         volume, label = read("imagesTr").astype("float32"), read("labelsTr").astype("int32")
         volume = (volume - volume.mean()) / (volume.std() + 1e-6)
         for image, mask in zip(volume, label):
@@ -263,12 +256,11 @@ def _hippocampus_slices(case_ids):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HIPPOCAMPUS.exists(), reason="MSD hippocampus data not present")
-def test_small_backbone_learns_hippocampus():
-    """160 steps on slices of 24 real MRI cases; Dice measured on 8 other cases."""
-    case_ids = sorted(int(p.name[12:15]) for p in (HIPPOCAMPUS / "imagesTr").glob("*.nii.gz"))
-    x_train, y_train = _hippocampus_slices(case_ids[:24])
-    x_val, y_val = _hippocampus_slices(case_ids[-8:])
+def test_small_backbone_learns_hippocampus(sample_dir):
+    """164 steps on slices of 24 real MRI cases of the sample; Dice measured on 8 other cases."""
+    case_ids = sorted(int(p.name[12:15]) for p in (sample_dir / "imagesTr").glob("*.nii.gz"))
+    x_train, y_train = _hippocampus_slices(sample_dir, case_ids[:24])
+    x_val, y_val = _hippocampus_slices(sample_dir, case_ids[-8:])
     keras.utils.set_random_seed(0)
     model = kerasseg.build("deeplab", input_shape=(64, 64, 1), num_classes=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),

@@ -1,16 +1,6 @@
-"""Shared fixtures: a tiny real data set (bundled hippocampus MRI cases) and tiny settings."""
+"""Shared fixtures of the training tests: a tiny real data set (bundled hippocampus MRI cases)."""
 
 import pytest
-
-from kerasseg.data import load_dataset
-from kerasseg.sample import hippocampus_path
-
-TINY_UNET = {"depth": 2, "base_filters": 4}
-
-
-@pytest.fixture(scope="session")
-def sample():
-    return load_dataset(hippocampus_path())
 
 
 @pytest.fixture(scope="session")

@@ -126,12 +126,10 @@ def test_train_refuses_existing_run(trained, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def _em_folder(root, count=3):
+def _em_folder(root, em, count=3):
     """Three real EM crops (64x64) whose masks store cells as 255 and membranes as 0."""
     import cv2
 
-    em = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
-                      "isbi2012_membrane", "train")
     (root / "image").mkdir(parents=True)
     (root / "label").mkdir()
     for index in range(count):
@@ -142,11 +140,8 @@ def _em_folder(root, count=3):
     return root
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared", "data", "isbi2012_membrane")),
-    reason="ISBI 2012 data not present")
-def test_train_with_class_names_and_label_values_writes_masks_back(tmp_path):
-    data = _em_folder(tmp_path / "em")
+def test_train_with_class_names_and_label_values_writes_masks_back(tmp_path, isbi_dir):
+    data = _em_folder(tmp_path / "em", isbi_dir)
     assert main(["train", "--data", str(data), "--output", str(tmp_path / "run"),
                  "--class-names", "cell,membrane", "--label-values", "255,0",
                  "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",

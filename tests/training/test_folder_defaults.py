@@ -1,24 +1,20 @@
 """A new user's folder of large RGB photos trains with default settings and predicts by tiles."""
 
-import pathlib
-
 import cv2
 import numpy as np
-import pytest
 
 import kerasseg
 from kerasseg.inference import predict_path
+from tests.small import TINY_UNET
 
-EM = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isbi2012_membrane" / "train"
 
-
-def _rgb_folder(root, count=3):
+def _rgb_folder(root, em, count=3):
     """584x565 RGB images (retina-photo size) made from real EM images, with 0/255 masks."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for index in range(count):
-        grey = cv2.imread(str(EM / "image" / f"{index}.png"), cv2.IMREAD_GRAYSCALE)
-        mask = cv2.imread(str(EM / "label" / f"{index}.png"), cv2.IMREAD_GRAYSCALE)
+        grey = cv2.imread(str(em / "image" / f"{index}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(em / "label" / f"{index}.png"), cv2.IMREAD_GRAYSCALE)
         grey = cv2.resize(grey, (565, 584), interpolation=cv2.INTER_LINEAR)
         mask = cv2.resize(mask, (565, 584), interpolation=cv2.INTER_NEAREST)
         rgb = np.stack([grey, (grey * 0.8).astype(np.uint8), 255 - grey], axis=-1)
@@ -27,12 +23,11 @@ def _rgb_folder(root, count=3):
     return root
 
 
-@pytest.mark.skipif(not EM.exists(), reason="ISBI 2012 data not present")
-def test_large_rgb_folder_with_defaults(tmp_path):
-    data = _rgb_folder(tmp_path / "photos")
+def test_large_rgb_folder_with_defaults(tmp_path, isbi_dir):
+    data = _rgb_folder(tmp_path / "photos", isbi_dir)
     result = kerasseg.train(str(data), "unet", output_dir=tmp_path / "run", epochs=1,
                             steps_per_epoch=1, batch_size=2, verbose=0,
-                            model_options={"depth": 2, "base_filters": 4})
+                            model_options=TINY_UNET)
     log = (tmp_path / "run" / "train.log").read_text()
     assert "slices up to 584x565 exceed 256: training on 256x256 patches" in log
     assert "input (None, None, 3), 2 classes ['background', 'foreground']" in log

@@ -13,7 +13,7 @@ from kerasseg.training import recipe
 from kerasseg.training.recipe import LOSSES, OneHotTargetsLoss, make_loss, make_metric
 from kerasseg.training.fitting import compile_model as _compile
 
-from tests.training.conftest import TINY_UNET
+from tests.small import TINY_UNET
 
 SETTINGS = dict(schedule="constant", learning_rate=1e-3, warmup_epochs=0, weight_decay=1e-4)
 

@@ -13,7 +13,7 @@ from kerasseg.modelfile import load_model, read_info
 from kerasseg.sample import hippocampus_path
 from kerasseg.training import budget as budget_lib
 from kerasseg.training import keeper
-from tests.training.conftest import TINY_UNET
+from tests.small import TINY_UNET
 
 TINY = dict(steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
             evaluate=False, mode="2d", augment="none")

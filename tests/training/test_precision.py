@@ -6,6 +6,7 @@ import pytest
 
 import kerasseg
 from kerasseg.training import precision
+from tests.small import TINY_OPTIONS, TINY_UNET
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +44,7 @@ def test_invalid_policy():
 @pytest.mark.parametrize("name", ["unet", "fcn8s"])
 def test_model_under_mixed_bfloat16_keeps_float32_head(name):
     precision.set_policy("mixed_bfloat16")
-    options = {"unet": {"depth": 2, "base_filters": 4},
-               "fcn8s": {"base_filters": 4, "fc_filters": 8, "dropout": 0.0}}[name]
-    model = kerasseg.build(name, input_shape=(32, 32, 1), num_classes=3, **options)
+    model = kerasseg.build(name, input_shape=(32, 32, 1), num_classes=3, **TINY_OPTIONS[name])
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs[0].compute_dtype == "bfloat16"
     assert model.layers[-1].compute_dtype == "float32"
@@ -57,13 +56,10 @@ def test_model_under_mixed_bfloat16_keeps_float32_head(name):
     assert model.predict(x, verbose=0).dtype == np.float32
 
 
-def test_train_restores_the_global_policy(tmp_path):
-    from kerasseg.data import load_dataset
-    from kerasseg.sample import hippocampus_path
-
-    data = load_dataset(hippocampus_path()).subset([0, 1, 2])
+def test_train_restores_the_global_policy(sample, tmp_path):
+    data = sample.subset([0, 1, 2])
     kerasseg.train(data, "unet", output_dir=tmp_path, epochs=1, steps_per_epoch=1, batch_size=2,
-                   model_options={"depth": 2, "base_filters": 4}, mixed_precision=True,
+                   model_options=TINY_UNET, mixed_precision=True,
                    verbose=0, evaluate=False)
     assert keras.mixed_precision.global_policy().name == "float32"
     # The run used what this machine supports (bfloat16 on CPUs with bfloat16 units).

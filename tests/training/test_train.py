@@ -9,7 +9,7 @@ import pytest
 import kerasseg
 from kerasseg.description import RunSpec
 from kerasseg.modelfile import load_model, read_info
-from tests.training.conftest import TINY_UNET
+from tests.small import TINY_UNET
 
 # Options the plan would fill are given where a test checks the mechanics they drive.
 FAST = dict(epochs=2, steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,

@@ -6,7 +6,7 @@ import pytest
 import kerasseg
 from kerasseg.modelfile import load_model, read_info
 from kerasseg.training.transfer import load_init_weights, set_encoder_trainable
-from tests.training.conftest import TINY_UNET
+from tests.small import TINY_OPTIONS, TINY_UNET
 
 FAST = dict(steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
             evaluate=False, augment="none")
@@ -38,7 +38,7 @@ def test_copy_by_name_and_new_head_for_other_class_count(source):
 
 def test_unrelated_architecture_is_refused(source):
     other = kerasseg.build("fcn8s", input_shape=(None, None, 1), num_classes=3,
-                           base_filters=4, fc_filters=8)
+                           **TINY_OPTIONS["fcn8s"])
     with pytest.raises(ValueError, match="shares no layer"):
         load_init_weights(other, source)
 

@@ -232,6 +232,8 @@ def transfer_weights(source, target):
         >>> target = kerasseg.build("deeplab", input_shape=(64, 64, 1),
         ...                         backbone="mobilenetv2")
         >>> copied = transfer_weights(source, target)
+        >>> "Conv1" in copied  # the ImageNet stem, its first convolution
+        True
     """
     sources = {layer.name: layer for layer in source.layers if layer.weights}
     copied = []
