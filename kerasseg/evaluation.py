@@ -17,9 +17,12 @@ Aggregate NaN values with :func:`numpy.nanmean` to leave such cases out of a mea
 
 Example:
     >>> from kerasseg.metrics import evaluate_case
+    >>> truth = np.zeros((1, 4, 4), int); truth[0, :2, :2] = 1; truth[0, 2:, 2:] = 2
+    >>> pred = truth.copy(); pred[0, 0, 2] = 1  # one voxel too many of class 1
     >>> scores = evaluate_case(pred, truth, num_classes=3, spacing=(1.0, 1.0, 1.0),
     ...                        class_names=["background", "anterior", "posterior"])
-    >>> scores["anterior"]["dice"], scores["anterior"]["hd95"]
+    >>> round(scores["anterior"]["dice"], 4), scores["posterior"]["dice"]  # 2*4/(4+5), exact
+    (0.8889, 1.0)
 """
 
 import math
@@ -367,8 +370,11 @@ def evaluate_case(
             ``num_classes``, ``class_names``, ``spacing`` or ``percentile`` do not fit.
 
     Example:
+        >>> truth = np.zeros((1, 4, 4), int); truth[0, :2, :2] = 1; truth[0, 2:, 2:] = 2
+        >>> pred = truth.copy(); pred[0, 0, 2] = 1
         >>> scores = evaluate_case(pred, truth, num_classes=3, spacing=(1.0, 1.0, 1.0))
-        >>> scores[1]["dice"], scores[2]["hd95"]
+        >>> round(scores[1]["dice"], 4), scores[2]["hd95"]  # 2*4/(4+5); class 2 exact
+        (0.8889, 0.0)
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
         num_classes < 2
