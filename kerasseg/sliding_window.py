@@ -322,7 +322,10 @@ def _mirrored(predict_fn, batch, flips, num_classes, dtype):
                 f"num_classes): for a batch of shape {batch.shape} it returned shape "
                 f"{outputs.shape}, expected {expected}")
         outputs = np.flip(outputs, batch_axes) if axes else outputs
-        total = outputs.astype(dtype) if total is None else total + outputs
+        if total is None:  # a copy only where it is added to (predict_fn may own its output)
+            total = outputs.astype(dtype, copy=len(flips) > 1)
+        else:
+            total += outputs
     if len(flips) > 1:
         total /= len(flips)
     return total
