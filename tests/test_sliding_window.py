@@ -424,3 +424,20 @@ def test_bad_arguments_are_named(changes, match):
 def test_bad_arguments_of_the_helpers_are_named(function, arguments, match):
     with pytest.raises(ValueError, match=match):
         function(*arguments)
+
+
+# ------------------------------------------------------------------ the memory benchmark
+
+def test_memory_benchmark_counts_windows_and_accumulators():
+    from benchmarks.sliding_window_memory import measure, table, window_count
+
+    # 512 and patch 128, step 64: ceil(384 / 64) + 1 = 7; 300: ceil(172 / 64) + 1 = 4.
+    assert window_count((512, 512, 300), (128, 128, 128), 0.5) == 7 * 7 * 4
+    # 128 and patch 64, step 32: 3; 96: ceil(32 / 32) + 1 = 2.
+    assert window_count((128, 128, 96), (64, 64, 64), 0.5) == 3 * 3 * 2
+    result = measure((16, 16, 8), (8, 8, 8), classes=2, overlap=0.5, batch_size=2)
+    assert result["windows"] == 3 * 3 * 1
+    assert result["accumulators"] == (2 + 1) * 4 * 16 * 16 * 8
+    assert result["error"] == 0
+    assert result["traced"] >= result["accumulators"]
+    assert table(result).splitlines()[2].startswith("| 16x16x8 | 8x8x8 |       9 |")
