@@ -263,6 +263,14 @@ def test_mirroring_flips_the_input_and_the_output_back():
     np.testing.assert_allclose(out, 2 * volume, rtol=1e-6)
 
 
+def test_mirroring_leaves_an_array_that_predict_fn_reuses_unchanged():
+    cached = np.full((2, 4, 4, 4, 2), 0.25, "float32")
+    out = sliding_window_predict(np.zeros((6, 4, 4, 1)), lambda batch: cached, (4, 4, 4), 2,
+                                 mirror_axes=(0, 1))
+    assert (cached == 0.25).all()
+    np.testing.assert_allclose(out, 0.25, rtol=1e-6)
+
+
 def test_batch_size_does_not_change_the_result():
     rng = np.random.default_rng(2)
     volume = rng.uniform(-1, 1, size=(7, 9, 5, 1)).astype("float32")
