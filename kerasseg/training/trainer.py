@@ -275,7 +275,7 @@ def _start(data, output_dir, settings, resume, overwrite, verbose):
         if stored is None:
             raise ValueError(f"{run_path} is missing: cannot resume the run in {output_dir}.")
         # Settings a run stored before they existed get the values it ran with (RunSettings).
-        settings = {**stored.settings.to_dict(), "resume": True, "verbose": verbose}
+        settings = {**stored.settings.to_dict(), "resume": True}
         settings.pop("output_dir", None)
         return _run(data, output_dir, settings, state, stored, verbose)
     if state is not None and not overwrite:
