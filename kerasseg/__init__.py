@@ -31,18 +31,20 @@ from kerasseg.models import list_models  # noqa: E402
 _LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
 
 
-def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, **options):
+def build(name, /, *, input_shape=None, num_classes=2, weights=None, **options):
     """Build a segmentation model by family name, with random, saved or zoo weights.
 
     :func:`kerasseg.models.build` with one addition: ``weights`` may name a zoo entry.
     (The models layer does not know the zoo, which sits above it; see ``.importlinter``.)
 
     Args:
-        name: a name from :func:`kerasseg.list_models` (``"unet"``, ``"fcn8s"``,
-            ``"deeplab"``) or an alias (``"deeplabv3plus"``); case-insensitive.
-        input_shape: ``(height, width, channels)``. Height and width may be ``None``
-            (any size that is a multiple of the model's total stride); channels is any
-            positive count.
+        name: a name from :func:`kerasseg.list_models` (2-D: ``"unet"``, ``"fcn8s"``,
+            ``"deeplab"``; 3-D: ``"unet3d"``, ``"vnet"``) or an alias
+            (``"deeplabv3plus"``); case-insensitive.
+        input_shape: ``(height, width, channels)`` for a 2-D family, ``(depth, height,
+            width, channels)`` for a 3-D one. Spatial sizes may be ``None`` (any size that
+            is a multiple of the model's stride on that axis); channels is any positive
+            count. ``None`` (the default) means any size and one channel.
         num_classes: number of output channels (classes including background; 1 for a
             single sigmoid output).
         weights: ``None`` (random initialization), a path to a ``.weights.h5`` file, or
@@ -53,8 +55,10 @@ def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, 
 
     Returns:
         A Keras 3 functional ``keras.Model`` mapping ``(B, H, W, C)`` images to
-        ``(B, H, W, num_classes)`` outputs (logits unless ``output_activation`` says
-        otherwise).
+        ``(B, H, W, num_classes)`` outputs, or ``(B, D, H, W, C)`` volumes to
+        ``(B, D, H, W, num_classes)`` (logits unless ``output_activation`` says otherwise;
+        a 3-D U-Net with ``deep_supervision`` has more outputs, see
+        :func:`kerasseg.models.unet3d.build_unet3d`).
 
     Raises:
         ValueError: for an unknown name, an unknown option (the valid ones are listed),
