@@ -2,7 +2,9 @@
 
 The public API:
 
-* :func:`build` and :func:`list_models` build the model families;
+* :func:`build` and :func:`list_models` build the model families: the 2-D (image) ones
+  above, and a 3-D U-Net and a V-Net for volumes (``list_models(spatial_dims=3)``), which
+  :func:`train` does not accept yet;
 * :mod:`kerasseg.losses` and :mod:`kerasseg.metrics` hold segmentation losses and metrics;
 * :mod:`kerasseg.data` reads 2-D folders, Decathlon NIfTI and PROMISE12 MetaImage data
   (imported on first use, since it pulls in SimpleITK, OpenCV and albumentations).
