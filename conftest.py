@@ -22,7 +22,7 @@ def _doctest_isolation(request):
         return
     request.getfixturevalue("doctest_namespace").update(np=np, kerasseg=kerasseg)
     request.getfixturevalue("monkeypatch").chdir(request.getfixturevalue("tmp_path"))
-    tables = (registry._BUILDERS, registry._ALIASES, registry._STRIDES)
+    tables = (registry._BUILDERS, registry._ALIASES, registry._STRIDES, registry._SPATIAL_DIMS)
     saved = [dict(table) for table in tables]
     yield
     for table, before in zip(tables, saved):

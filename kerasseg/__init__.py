@@ -2,7 +2,9 @@
 
 The public API:
 
-* :func:`build` and :func:`list_models` build the model families;
+* :func:`build` and :func:`list_models` build the model families: the 2-D (image) ones
+  above, and a 3-D U-Net and a V-Net for volumes (``list_models(spatial_dims=3)``), which
+  :func:`train` does not accept yet;
 * :mod:`kerasseg.losses` and :mod:`kerasseg.metrics` hold segmentation losses and metrics;
 * :mod:`kerasseg.data` reads 2-D folders, Decathlon NIfTI and PROMISE12 MetaImage data
   (imported on first use, since it pulls in SimpleITK, OpenCV and albumentations).
@@ -31,18 +33,20 @@ from kerasseg.models import list_models  # noqa: E402
 _LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
 
 
-def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, **options):
+def build(name, /, *, input_shape=None, num_classes=2, weights=None, **options):
     """Build a segmentation model by family name, with random, saved or zoo weights.
 
     :func:`kerasseg.models.build` with one addition: ``weights`` may name a zoo entry.
     (The models layer does not know the zoo, which sits above it; see ``.importlinter``.)
 
     Args:
-        name: a name from :func:`kerasseg.list_models` (``"unet"``, ``"fcn8s"``,
-            ``"deeplab"``) or an alias (``"deeplabv3plus"``); case-insensitive.
-        input_shape: ``(height, width, channels)``. Height and width may be ``None``
-            (any size that is a multiple of the model's total stride); channels is any
-            positive count.
+        name: a name from :func:`kerasseg.list_models` (2-D: ``"unet"``, ``"fcn8s"``,
+            ``"deeplab"``; 3-D: ``"unet3d"``, ``"vnet"``) or an alias
+            (``"deeplabv3plus"``); case-insensitive.
+        input_shape: ``(height, width, channels)`` for a 2-D family, ``(depth, height,
+            width, channels)`` for a 3-D one. Spatial sizes may be ``None`` (any size that
+            is a multiple of the model's stride on that axis); channels is any positive
+            count. ``None`` (the default) means any size and one channel.
         num_classes: number of output channels (classes including background; 1 for a
             single sigmoid output).
         weights: ``None`` (random initialization), a path to a ``.weights.h5`` file, or
@@ -53,8 +57,10 @@ def build(name, /, *, input_shape=(None, None, 1), num_classes=2, weights=None, 
 
     Returns:
         A Keras 3 functional ``keras.Model`` mapping ``(B, H, W, C)`` images to
-        ``(B, H, W, num_classes)`` outputs (logits unless ``output_activation`` says
-        otherwise).
+        ``(B, H, W, num_classes)`` outputs, or ``(B, D, H, W, C)`` volumes to
+        ``(B, D, H, W, num_classes)`` (logits unless ``output_activation`` says otherwise;
+        a 3-D U-Net with ``deep_supervision`` has more outputs, see
+        :func:`kerasseg.models.unet3d.build_unet3d`).
 
     Raises:
         ValueError: for an unknown name, an unknown option (the valid ones are listed),

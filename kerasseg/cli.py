@@ -104,6 +104,15 @@ def _duration(text):
         raise argparse.ArgumentTypeError(str(error).replace("`", "")) from None
 
 
+def _model_help():
+    """The --model help of train and plan: the 2-D families, which training accepts."""
+    from kerasseg.models import list_models
+
+    return (f"2-D model family, one of {', '.join(list_models(spatial_dims=2))} (default: "
+            f"unet); the 3-D families ({', '.join(list_models(spatial_dims=3))}) cannot be "
+            "trained yet")
+
+
 def _add_planned_options(p):
     """The options the plan fills (see `kerasseg plan`); shared by train and plan."""
     from kerasseg.data.augment import AUGMENT_PRESETS
@@ -190,7 +199,7 @@ def _add_train(sub):
         description="Train a model. Every option marked 'planned' is drawn from the data "
                     "when left out (see `kerasseg plan`); giving it replaces its row.")
     p.add_argument("--data", help="data set folder (2-D folders, Decathlon, PROMISE12)")
-    p.add_argument("--model", default="unet", help="model family (default: unet)")
+    p.add_argument("--model", default="unet", help=_model_help())
     _add_labels(p)
     p.add_argument("--output", required=True, help="run folder")
     _add_planned_options(p)
@@ -281,7 +290,7 @@ def _add_plan(sub):
                                    "train` would plan for every option left out.")
     p.add_argument("--data", required=True, help="data set folder (2-D folders, Decathlon, "
                                                  "PROMISE12)")
-    p.add_argument("--model", default="unet", help="model family (default: unet)")
+    p.add_argument("--model", default="unet", help=_model_help())
     _add_labels(p)
     p.add_argument("--output", default=None, metavar="PLAN.json",
                    help="also write the plan and the fingerprint as JSON")
@@ -290,11 +299,12 @@ def _add_plan(sub):
 
 
 def _plan(args):
-    from kerasseg.plan import fingerprint, plan_training
+    from kerasseg.plan import fingerprint, plan_training, trainable_model
     from kerasseg.files import write_json_atomic
 
     if args.epochs is not None and args.budget is not None:
         raise SystemExit("kerasseg plan: give either --epochs or --budget, not both")
+    trainable_model(args.model)  # before the data is read
     dataset = _labelled_dataset(args.data, args.class_names, args.label_values)
     plan = plan_training(fingerprint(dataset), args.model, given=_planned_args(args))
     print(plan.table())

@@ -5,13 +5,15 @@ import re
 
 import pytest
 
-from kerasseg.models.summary import markdown_table
+import kerasseg
+from kerasseg.models.summary import VOLUME_SHAPE, markdown_table
 from tests.conftest import REPO_ROOT as ROOT
 
 
-def test_readme_model_table_matches_the_models():
+@pytest.mark.parametrize("input_shape", [(256, 256, 1), VOLUME_SHAPE], ids=["2d", "3d"])
+def test_readme_model_table_matches_the_models(input_shape):
     readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, (
+    assert markdown_table(input_shape) in readme, (
         "README's model table is stale; regenerate it with `python -m kerasseg.models.summary`"
     )
 
@@ -24,9 +26,19 @@ def test_readme_commands():
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 
-@pytest.mark.parametrize("name", ["unet", "fcn8s", "deeplab"])
+@pytest.mark.parametrize("name", kerasseg.list_models())
 def test_readme_mentions_every_family(name):
-    assert re.search(rf"`{name}`", (ROOT / "README.md").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(rf"^\| `{name}` \|", readme, re.MULTILINE), "a row in a model table"
+    assert re.search(rf"^- `{name}`", readme, re.MULTILINE), "an entry in the list of families"
+
+
+def test_readme_usage_builds_a_volume_model_as_written():
+    line = _one(r'volume_model = (kerasseg\.build\("unet3d", [^#]*\))', _readme(), "3-D example")
+    model = eval(" ".join(line.split()), {"kerasseg": kerasseg})
+    assert model.input_shape == (None, None, None, None, 1)
+    assert kerasseg.models.stride_per_axis("unet3d", pool_sizes=[(1, 2, 2), 2, 2, 2]) == \
+        (8, 16, 16)
 
 
 def test_readme_plan_output_is_the_planner_s(hippocampus_dir):
@@ -142,6 +154,10 @@ def test_zoo_epochs_in_the_readme_are_the_registry_s():
 def test_model_table_flops_are_the_benchmarks():
     """The README's model table and benchmarks/RESULTS.md count the same forward FLOPs."""
     rows = re.findall(r"^\| `(\w+)` \| [\d,]+ \| ([\d.]+) \|$", _readme(), re.MULTILINE)
+    assert {name for name, _ in rows} == set(kerasseg.list_models())
+    # The benchmarks measure the 2-D families (images); the 3-D ones have no rows there.
+    rows = [(name, gflops) for name, gflops in rows
+            if name in kerasseg.list_models(spatial_dims=2)]
     assert {name for name, _ in rows} == {"unet", "fcn8s", "deeplab"}
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     for name, gflops in rows:

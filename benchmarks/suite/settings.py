@@ -6,7 +6,8 @@ import dataclasses
 
 MODES = ("full", "quick", "smoke")
 
-#: The model families compared, built with their default options.
+#: The model families compared, built with their default options: the 2-D ones (the 3-D
+#: families, `kerasseg.list_models(spatial_dims=3)`, are not benchmarked).
 FAMILIES = ("unet", "fcn8s", "deeplab")
 
 

@@ -1,4 +1,8 @@
-"""Building blocks shared by the model families: normalization, conv blocks, resizing."""
+"""Building blocks shared by the model families: normalization, conv blocks, resizing.
+
+The convolution helpers work on images ``(B, H, W, C)`` and on volumes ``(B, D, H, W, C)``
+alike: they pick the 2-D or 3-D Keras layer from the rank of their input.
+"""
 
 import keras
 from keras import layers
@@ -24,6 +28,62 @@ def check_choice(name, value, valid):
     """
     if value not in valid:
         raise ValueError(f"`{name}` must be one of {list(valid)}. Received: {name}={value!r}")
+
+
+def check_spatial_sizes(input_shape, strides, what):
+    """Raise ``ValueError`` unless each known spatial size is a multiple of its stride.
+
+    Args:
+        input_shape: ``(..., channels)`` with one size (or ``None``) per spatial axis.
+        strides: one int per spatial axis.
+        what: where the strides come from, for the message (e.g. ``"2**depth"``).
+
+    Raises:
+        ValueError: naming ``input_shape`` and the stride of each axis.
+
+    Example:
+        >>> check_spatial_sizes((None, 32, 32, 1), (4, 8, 8), "the product of `pool_sizes`")
+        >>> check_spatial_sizes((6, 32, 32, 1), (4, 8, 8), "the product of `pool_sizes`")
+        Traceback (most recent call last):
+        ...
+        ValueError: `input_shape` spatial sizes must be multiples ... (4, 8, 8) ...
+        Received: input_shape=(6, 32, 32, 1)
+    """
+    sizes = tuple(input_shape)[:-1]
+    if any(size is not None and size % stride for size, stride in zip(sizes, strides)):
+        raise ValueError(
+            "`input_shape` spatial sizes must be multiples of the stride of their axis, "
+            f"{tuple(strides)} ({what}). Received: input_shape={tuple(input_shape)!r}"
+        )
+
+
+def check_axis_sizes(name, value, dims=3):
+    """Return ``value`` as one positive int per spatial axis (an int stands for all of them).
+
+    Args:
+        name: the option's name, used in the message.
+        value: a positive int, or a tuple/list of ``dims`` positive ints.
+        dims: the number of spatial axes.
+
+    Returns:
+        A tuple of ``dims`` ints.
+
+    Raises:
+        ValueError: naming the option, for anything else.
+
+    Example:
+        >>> check_axis_sizes("kernel_size", 5), check_axis_sizes("kernel_size", [1, 3, 3])
+        ((5, 5, 5), (1, 3, 3))
+    """
+    def positive(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if positive(value):
+        return (value,) * dims
+    if isinstance(value, (tuple, list)) and len(value) == dims and all(map(positive, value)):
+        return tuple(value)
+    raise ValueError(f"`{name}` must be a positive int or a tuple of {dims} positive ints. "
+                     f"Received: {name}={value!r}")
 
 
 def output_activation(model):
@@ -108,6 +168,60 @@ def normalization_layer(kind, name, groups=8):
     return None
 
 
+def spatial_rank(x):
+    """Return the number of spatial axes of a channels-last batch tensor: 2 or 3.
+
+    Args:
+        x: a tensor ``(B, H, W, C)`` or ``(B, D, H, W, C)``.
+
+    Returns:
+        2 or 3.
+
+    Raises:
+        ValueError: for a tensor of any other rank.
+
+    Example:
+        >>> spatial_rank(keras.Input((None, None, None, 1)))
+        3
+    """
+    rank = len(x.shape) - 2
+    if rank not in (2, 3):
+        raise ValueError("Expected a batch of images (B, H, W, C) or volumes (B, D, H, W, C). "
+                         f"Received a tensor of shape {tuple(x.shape)}")
+    return rank
+
+
+def conv_layer(rank, filters, kernel_size, name, strides=1, transpose=False, **kwargs):
+    """Return a ``Conv2D``/``Conv3D`` (or transposed) layer with "same" padding.
+
+    Args:
+        rank: 2 or 3 spatial axes.
+        filters: output channels.
+        kernel_size: an int or one int per spatial axis.
+        name: layer name.
+        strides: an int or one int per spatial axis.
+        transpose: a transposed convolution (``Conv2DTranspose``/``Conv3DTranspose``).
+        **kwargs: further layer arguments (``use_bias``, ``kernel_initializer``, ``dtype``).
+
+    Returns:
+        The (unbuilt) Keras layer.
+
+    Raises:
+        ValueError: if ``rank`` is not 2 or 3.
+
+    Example:
+        >>> layer = conv_layer(3, 8, (1, 3, 3), "conv")
+        >>> type(layer).__name__, layer.kernel_size
+        ('Conv3D', (1, 3, 3))
+    """
+    classes = {(2, False): layers.Conv2D, (3, False): layers.Conv3D,
+               (2, True): layers.Conv2DTranspose, (3, True): layers.Conv3DTranspose}
+    if (rank, bool(transpose)) not in classes:
+        raise ValueError(f"`rank` must be 2 or 3. Received: rank={rank!r}")
+    return classes[rank, bool(transpose)](filters, kernel_size, strides=strides,
+                                         padding="same", name=name, **kwargs)
+
+
 def apply_normalization(x, kind, name, groups=8):
     """Apply normalization of ``kind`` to ``x`` (identity for ``"none"``).
 
@@ -135,21 +249,42 @@ def conv_block(
     """Convolution, optional normalization and activation, with explicit layer names.
 
     Args:
-        x: input tensor ``(B, H, W, C)``.
+        x: input tensor ``(B, H, W, C)``, or ``(B, D, H, W, C)`` for a ``Conv3D``.
         filters: output channels.
         name: prefix for the layer names (``{name}_conv``, ``{name}_norm``, ``{name}_act``).
-        kernel_size: convolution kernel size.
+        kernel_size: convolution kernel size (an int, or one int per spatial axis).
         strides: convolution strides.
         dilation_rate: atrous rate.
         normalization: ``"batch"``, ``"group"``, ``"instance"`` or ``"none"``.
-        activation: a Keras activation name or ``None``.
-        separable: use a depthwise-separable convolution.
+        activation: a Keras activation name, a layer (used as is, e.g.
+            ``keras.layers.PReLU``) or ``None``.
+        separable: use a depthwise-separable convolution (2-D only).
 
     Returns:
         The output tensor.
+
+    Raises:
+        ValueError: for ``separable=True`` on a volume (Keras has no separable 3-D
+            convolution), or an unknown normalization.
+
+    Example:
+        >>> y = conv_block(keras.Input((8, 16, 16, 2)), 4, "enc", kernel_size=(1, 3, 3),
+        ...                normalization="instance")
+        >>> tuple(y.shape)
+        (None, 8, 16, 16, 4)
     """
     use_bias = normalization == "none"
-    if separable:
+    rank = spatial_rank(x)
+    if separable and rank == 3:
+        raise ValueError("`separable` convolutions are 2-D only. Received: separable=True "
+                         f"for an input of shape {tuple(x.shape)}")
+    if rank == 3:
+        x = layers.Conv3D(
+            filters, kernel_size, strides=strides, dilation_rate=dilation_rate,
+            padding="same", use_bias=use_bias, kernel_initializer="he_normal",
+            name=f"{name}_conv",
+        )(x)
+    elif separable:
         x = layers.SeparableConv2D(
             filters, kernel_size, strides=strides, dilation_rate=dilation_rate,
             padding="same", use_bias=use_bias, name=f"{name}_conv",
@@ -161,7 +296,9 @@ def conv_block(
             name=f"{name}_conv",
         )(x)
     x = apply_normalization(x, normalization, f"{name}_norm")
-    if activation is not None:
+    if isinstance(activation, layers.Layer):
+        x = activation(x)
+    elif activation is not None:
         x = layers.Activation(activation, name=f"{name}_act")(x)
     return x
 
@@ -170,16 +307,25 @@ def segmentation_head(x, num_classes, activation, name="head"):
     """A 1x1 classifier and the output activation, computed in float32.
 
     Args:
-        x: features ``(B, H, W, C)``.
+        x: features ``(B, H, W, C)``, or ``(B, D, H, W, C)`` (a 1x1x1 classifier).
         num_classes: number of output channels.
         activation: ``None`` (logits), ``"softmax"`` or ``"sigmoid"``.
         name: layer name prefix.
 
     Returns:
-        The model output ``(B, H, W, num_classes)`` in float32 (also under mixed precision).
+        The model output ``(B, H, W, num_classes)`` (or ``(B, D, H, W, num_classes)``) in
+        float32 (also under mixed precision).
+
+    Raises:
+        ValueError: for an unknown activation.
+
+    Example:
+        >>> y = segmentation_head(keras.Input((4, 8, 8, 6)), 3, "softmax")
+        >>> tuple(y.shape)
+        (None, 4, 8, 8, 3)
     """
     check_choice("output_activation", activation, ACTIVATIONS)
-    x = layers.Conv2D(num_classes, 1, padding="same", name=f"{name}_logits", dtype="float32")(x)
+    x = conv_layer(spatial_rank(x), num_classes, 1, f"{name}_logits", dtype="float32")(x)
     if activation is not None:
         x = layers.Activation(activation, name=f"{name}_{activation}", dtype="float32")(x)
     return x

@@ -320,12 +320,49 @@ def _slice_shapes(fp, target_zyx, axes):
     return shapes
 
 
+def trainable_model(model):
+    """Return the canonical name of a model family that training accepts: a 2-D one.
+
+    Training and its plan slice volumes into 2-D (or 2.5-D) inputs; the 3-D families
+    (:func:`kerasseg.list_models` with ``spatial_dims=3``) are built by
+    :func:`kerasseg.build` but cannot be trained by :func:`kerasseg.train` yet.
+
+    Args:
+        model: a model family name or alias.
+
+    Returns:
+        The canonical name.
+
+    Raises:
+        ValueError: for an unknown name (the valid ones are listed) or a 3-D family (the
+            2-D ones are listed).
+
+    Example:
+        >>> trainable_model("UNet")
+        'unet'
+        >>> trainable_model("vnet")
+        Traceback (most recent call last):
+        ...
+        ValueError: `model` 'vnet' is a 3-D family: 3-D training (`--mode 3d`) is not available yet; train one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model='vnet'
+    """
+    from kerasseg.models import registry
+
+    canonical = registry.resolve_name(model)
+    dims = registry.spatial_dims(canonical)
+    if dims != 2:
+        raise ValueError(
+            f"`model` {canonical!r} is a {dims}-D family: 3-D training (`--mode 3d`) is not "
+            f"available yet; train one of the 2-D families "
+            f"{registry.list_models(spatial_dims=2)}. Received: model={model!r}")
+    return canonical
+
+
 def plan_training(fingerprint, model="unet", given=None):
     """Plan the training settings of ``model`` on the data ``fingerprint`` describes.
 
     Args:
         fingerprint: a :class:`~kerasseg.plan.fingerprint.Fingerprint`.
-        model: a model family name (:func:`kerasseg.list_models`).
+        model: a 2-D model family name (``kerasseg.list_models(spatial_dims=2)``).
         given: options the user set, as :func:`kerasseg.train` keywords; each replaces
             its row (``model_options`` entries replace planned entries one by one).
 
@@ -333,7 +370,7 @@ def plan_training(fingerprint, model="unet", given=None):
         A :class:`Plan`.
 
     Raises:
-        ValueError: for an unknown model name.
+        ValueError: for an unknown model name, or a 3-D family (see :func:`trainable_model`).
 
     Example:
         >>> from kerasseg.data import load_dataset
@@ -350,7 +387,7 @@ def plan_training(fingerprint, model="unet", given=None):
 
     fp = fingerprint
     given = {k: v for k, v in dict(given or {}).items() if v is not None}
-    model = registry.resolve_name(model)
+    model = trainable_model(model)
     rows, notes = [], []
 
     def add(name, value, reason):

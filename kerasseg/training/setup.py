@@ -35,11 +35,10 @@ def check_positive_int(name, value, allow_none=False):
 
 def validate(settings):
     """Check the options that are set (``None`` ones are planned or fixed later)."""
-    from kerasseg.models import registry
-    from kerasseg.plan import parse_duration
+    from kerasseg.plan import parse_duration, trainable_model
     from kerasseg.training.recipe import LOSSES, SCHEDULES
 
-    registry.resolve_name(settings["model"])
+    trainable_model(settings["model"])  # a 2-D family: 3-D training is not available yet
     for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping", "val_every",
                  "warmup_epochs"):
         if name == "warmup_epochs" and settings.get(name) == 0:
@@ -259,7 +258,9 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
         A :class:`RunLayout`.
 
     Raises:
-        ValueError: for a data set without masks or an invalid setting (named).
+        ValueError: for a data set without masks, an invalid setting (named) or a 3-D
+            model family (3-D training is not available yet; see
+            :func:`kerasseg.plan.trainable_model`).
         kerasseg.data.DataError: for a case that cannot be read (named).
 
     Example:
@@ -270,7 +271,9 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
     from kerasseg.data.cache import CaseStore
     from kerasseg.data.spec import make_preprocessing_spec
     from kerasseg.models import registry
+    from kerasseg.plan import trainable_model
 
+    model_name = trainable_model(settings["model"])
     dataset = _load_labelled(data)
     num_classes = dataset.num_classes
     plan = None
@@ -281,7 +284,6 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
         train_ids, val_ids, test_ids = _split(dataset, settings)
         plan = _resolve(settings, dataset, train_ids, val_ids, output_dir, chief)
         validate(settings)
-    model_name = registry.resolve_name(settings["model"])
     model_options = dict(settings["model_options"] or {})
     stride = registry.total_stride(model_name, **model_options)
     spec = make_preprocessing_spec(

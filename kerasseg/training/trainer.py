@@ -158,7 +158,8 @@ def train(
     Args:
         data: a data set folder (2-D image/mask folders, a Decathlon task, a PROMISE12
             tree; see :func:`kerasseg.data.load_dataset`) or a ``CaseDataset``.
-        model: a model family name (:func:`kerasseg.list_models`).
+        model: a 2-D model family name (``kerasseg.list_models(spatial_dims=2)``); the
+            3-D families are refused, as 3-D training is not available yet.
         output_dir: the run folder (created).
         epochs: total epochs of the run (a resumed run ends after the same number).
             Planned: fitted to ``budget``.
@@ -244,8 +245,8 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: for invalid settings, or an ``output_dir`` that already holds a run
-            (without ``resume`` or ``overwrite``).
+        ValueError: for invalid settings, a 3-D model family, or an ``output_dir`` that
+            already holds a run (without ``resume`` or ``overwrite``).
         kerasseg.data.DataError: for unreadable or invalid data (named).
 
     Example:

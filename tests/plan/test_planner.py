@@ -156,6 +156,15 @@ def test_other_families_get_only_the_options_they_accept():
         plan_training(_images(64, 64), "segnet")
 
 
+def test_3d_families_are_not_planned_for_training():
+    with pytest.raises(ValueError) as info:
+        plan_training(_fp([(32, 64, 64)] * 4), "unet3d")
+    assert str(info.value) == (
+        "`model` 'unet3d' is a 3-D family: 3-D training (`--mode 3d`) is not available yet; "
+        "train one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model='unet3d'")
+    assert planner.trainable_model("DeepLabV3Plus") == "deeplab"
+
+
 def test_table_and_dict_name_every_row():
     plan = plan_training(_images(64, 96), "unet", given={"batch_size": 7})
     table = plan.table()

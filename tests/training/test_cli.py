@@ -185,6 +185,33 @@ def test_train_refuses_bad_slice_axes(bad, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "plan"])
+def test_3d_families_are_refused_with_the_2d_ones_named(command, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = [command, "--data", hippocampus_path(), "--model", "vnet"]
+    assert main(args + (["--output", str(run)] if command == "train" else [])) == 1
+    err = capsys.readouterr().err
+    assert f"kerasseg {command}: error: `model` 'vnet' is a 3-D family: 3-D training " \
+           "(`--mode 3d`) is not available yet; train one of the 2-D families " \
+           "['deeplab', 'fcn8s', 'unet']" in err
+    assert not run.exists()
+
+
+def test_model_help_names_the_trainable_families():
+    import argparse
+
+    from kerasseg.cli import build_parser
+
+    subparsers = next(action for action in build_parser()._actions
+                      if isinstance(action, argparse._SubParsersAction))
+    for command in ("train", "plan"):
+        option = next(action for action in subparsers.choices[command]._actions
+                      if "--model" in action.option_strings)
+        assert option.help == ("2-D model family, one of deeplab, fcn8s, unet (default: unet); "
+                               "the 3-D families (unet3d, vnet) cannot be trained yet")
+        assert option.default == "unet"
+
+
 def test_train_parses_several_slice_axes_as_views():
     from kerasseg.cli import _slice_axes
 

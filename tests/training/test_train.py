@@ -207,6 +207,27 @@ def test_unknown_model_name(tiny, tmp_path):
         kerasseg.train(tiny, "segnet", output_dir=tmp_path, **FAST)
 
 
+THREE_D_REFUSED = ("is a 3-D family: 3-D training (`--mode 3d`) is not available yet; train "
+                   "one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model=")
+
+
+@pytest.mark.parametrize("model", ["unet3d", "VNet"])
+def test_3d_families_are_refused_before_any_work(tiny, tmp_path, model):
+    output = tmp_path / "run"
+    with pytest.raises(ValueError) as info:
+        kerasseg.train(tiny, model, output_dir=output, **{**FAST, "model_options": {}})
+    assert str(info.value) == f"`model` {model.lower()!r} " + THREE_D_REFUSED + repr(model)
+    assert not output.exists()
+
+
+def test_lay_out_refuses_3d_families(tmp_path):
+    from kerasseg.training.setup import lay_out
+
+    # Refused before the data is read: the data argument is never looked at.
+    with pytest.raises(ValueError, match=r"`model` 'vnet' is a 3-D family: 3-D training"):
+        lay_out("no such folder", str(tmp_path), {"model": "vnet"}, None, True)
+
+
 def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
     result = kerasseg.train(tiny, "unet", output_dir=tmp_path, slice_axis=2, evaluate=True,
                             **{**FAST, "epochs": 1, "steps_per_epoch": 1})
