@@ -30,8 +30,32 @@ def check_choice(name, value, valid):
         raise ValueError(f"`{name}` must be one of {list(valid)}. Received: {name}={value!r}")
 
 
+_LAYOUTS = {2: "(height, width, channels)", 3: "(depth, height, width, channels)"}
+
+
+def check_positive_int(name, value):
+    """Raise ``ValueError`` unless ``value`` is a positive int (``bool`` is not).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value received.
+
+    Raises:
+        ValueError: "`name` must be a positive int. Received: name=value".
+
+    Example:
+        >>> check_positive_int("base_filters", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `base_filters` must be a positive int. Received: base_filters=0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+
+
 def check_spatial_sizes(input_shape, strides, what):
-    """Raise ``ValueError`` unless each known spatial size is a multiple of its stride.
+    """Raise ``ValueError`` unless ``input_shape`` has one size per stride plus channels, and
+    each known spatial size is a multiple of its stride.
 
     Args:
         input_shape: ``(..., channels)`` with one size (or ``None``) per spatial axis.
@@ -39,7 +63,8 @@ def check_spatial_sizes(input_shape, strides, what):
         what: where the strides come from, for the message (e.g. ``"2**depth"``).
 
     Raises:
-        ValueError: naming ``input_shape`` and the stride of each axis.
+        ValueError: naming ``input_shape`` and its expected layout, or the stride of each
+            axis.
 
     Example:
         >>> check_spatial_sizes((None, 32, 32, 1), (4, 8, 8), "the product of `pool_sizes`")
@@ -49,6 +74,10 @@ def check_spatial_sizes(input_shape, strides, what):
         ValueError: `input_shape` spatial sizes must be multiples ... (4, 8, 8) ...
         Received: input_shape=(6, 32, 32, 1)
     """
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != len(strides) + 1:
+        layout = _LAYOUTS.get(len(strides), f"({len(strides)} spatial sizes, channels)")
+        raise ValueError(f"`input_shape` must be a tuple {layout}. "
+                         f"Received: input_shape={input_shape!r}")
     sizes = tuple(input_shape)[:-1]
     if any(size is not None and size % stride for size, stride in zip(sizes, strides)):
         raise ValueError(

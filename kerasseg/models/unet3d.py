@@ -35,6 +35,7 @@ from kerasseg.models.blocks import (
     NORMALIZATIONS,
     check_axis_sizes,
     check_choice,
+    check_positive_int,
     check_spatial_sizes,
     conv_block,
     conv_layer,
@@ -168,9 +169,7 @@ def build_unet3d(
     strides = _stride(depth, pool_sizes)
     pools = _per_level("pool_sizes", pool_sizes, depth, 2)
     kernels = _per_level("kernel_sizes", kernel_sizes, depth + 1, 3)
-    if isinstance(base_filters, bool) or not isinstance(base_filters, int) or base_filters < 1:
-        raise ValueError(
-            f"`base_filters` must be a positive int. Received: base_filters={base_filters!r}")
+    check_positive_int("base_filters", base_filters)
     if max_filters is not None and (isinstance(max_filters, bool)
                                     or not isinstance(max_filters, int)
                                     or max_filters < base_filters):
@@ -196,9 +195,6 @@ def build_unet3d(
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("output_activation", output_activation, ACTIVATIONS)
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 4:
-        raise ValueError("`input_shape` must be a tuple (depth, height, width, channels). "
-                         f"Received: input_shape={input_shape!r}")
     check_spatial_sizes(input_shape, strides, "the product of `pool_sizes` per axis")
     widths = level_filters(depth, base_filters, max_filters)
 

@@ -36,6 +36,7 @@ from kerasseg.models.blocks import (
     apply_normalization,
     check_axis_sizes,
     check_choice,
+    check_positive_int,
     check_spatial_sizes,
     conv_block,
     conv_layer,
@@ -154,9 +155,7 @@ def build_vnet(
         ((2, 2, 2), (None, 4, 4, 4, 16))
     """
     _check_depth(depth)
-    if isinstance(base_filters, bool) or not isinstance(base_filters, int) or base_filters < 1:
-        raise ValueError(
-            f"`base_filters` must be a positive int. Received: base_filters={base_filters!r}")
+    check_positive_int("base_filters", base_filters)
     if convs_per_stage is None:
         convs = default_convs_per_stage(depth)
     else:
@@ -173,9 +172,6 @@ def build_vnet(
     kernel = check_axis_sizes("kernel_size", kernel_size)
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("output_activation", output_activation, ACTIVATIONS)
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 4:
-        raise ValueError("`input_shape` must be a tuple (depth, height, width, channels). "
-                         f"Received: input_shape={input_shape!r}")
     check_spatial_sizes(input_shape, (2**depth,) * 3, "2**depth")
 
     # Layers: encoder stages and downsampling, bottom stage, upsampling and decoder, head.
