@@ -8,7 +8,7 @@ settings.
 """
 
 import dataclasses
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 

@@ -41,7 +41,7 @@ The rules (each row of :class:`Plan` records which one fired and why):
 
 import dataclasses
 import math
-from typing import Any, Dict, List
+from typing import Any, List
 
 import numpy as np
 

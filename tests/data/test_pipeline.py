@@ -155,6 +155,27 @@ def test_training_is_deterministic_for_a_seed(backend):
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(reference, other))
 
 
+def test_a_prepared_store_feeds_the_same_batches_as_its_source():
+    cases = _synthetic_cases()
+    spec = make_preprocessing_spec(mode="2.5d")
+    store = CaseStore(cases, spec, patch_size=(1, 1))
+    assert store.total_slices == 6 + 7 + 8 and store.num_classes == 3
+
+    def build(source):
+        return make_dataset(source, patch_size=16, batch_size=4, spec=spec, augment="light",
+                            seed=3)
+
+    _assert_same(_take(build(cases), 3), _take(build(store), 3))
+    evaluation = [make_eval_dataset(source, patch_size=16, spec=spec) for source in (cases, store)]
+    _assert_same(*[_take(ds, 10) for ds in evaluation])
+    # A store prepared by another spec is refused rather than silently used.
+    with pytest.raises(ValueError, match="CaseStore prepared by another spec"):
+        make_dataset(store, patch_size=16, spec=make_preprocessing_spec(mode="2d"))
+    # The store's labels are checked against the classes asked for.
+    with pytest.raises(DataError, match=r"case_0.*\[0, 1, 2\].*num_classes=2"):
+        make_dataset(store, patch_size=16, spec=spec, num_classes=2)
+
+
 def test_finite_epochs_draw_new_samples_but_reproduce_from_scratch():
     cases = _synthetic_cases()
 

@@ -1,8 +1,5 @@
 """Each planner rule on fingerprints written by hand, and every given option replacing its row."""
 
-import math
-
-import numpy as np
 import pytest
 
 from kerasseg.plan import Fingerprint, IntensityStats, parse_duration, plan_training
