@@ -49,9 +49,10 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-# A is sure (logit 8x - 4), B mildly opposed (logit 1 - 2x): at x = 1, A says 1 (0.982) and
-# B says 0 (0.269); at x = 0, A says 0 (0.018) and B says 1 (0.731).
-SLOPE_A, OFFSET_A, SLOPE_B, OFFSET_B = 8.0, -4.0, -2.0, 1.0
+# A's class-1 logit is 8x - 4, B's 1.5 - 2x: at x = 1 A says 1 (0.982) and B 0 (0.378); at
+# x = 0 A says 0 (0.018) and B 1 (0.818); at x = 0.45 A says 0 (0.401) and B 1 (0.646). The
+# mean sides with A at 0 and 1, with B at 0.45.
+SLOPE_A, OFFSET_A, SLOPE_B, OFFSET_B = 8.0, -4.0, -2.0, 1.5
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +65,12 @@ def members():
 def case():
     image = np.zeros((2, 6, 7, 1), "float32")
     image[0, 1:4, 2:5] = 1.0
-    image[1, :, 5:] = 1.0
+    image[1, :, 5:] = 0.45
     image[1, 4, 0] = 0.25
     label = np.zeros((2, 6, 7), "uint8")
-    label[0, 1:4, 2:6] = 1  # the 9 voxels of x = 1 on slice 0, and 3 more
-    label[1, 0, 0] = 1      # a voxel the ensemble misses; its 12 on slice 1 are wrong
+    label[0, 1:4, 2:6] = 1  # the 9 voxels of x = 1, and 3 more
+    label[1, 0:3, 5:] = 1   # 6 of the 12 voxels of x = 0.45
+    label[1, 0, 0] = 1      # a voxel no model finds
     return CaseData(image, label, Geometry(spacing=(0.8, 0.8, 2.0)))
 
 
@@ -90,25 +92,28 @@ def test_probabilities_are_the_mean_of_the_softmaxes_and_the_label_its_argmax(me
     # The members disagree everywhere; the mean sides with the surer one.
     alone = [member.predict_case(case) for member in members]
     assert alone[0][0, 2, 3] == 1 and alone[1][0, 2, 3] == 0 and label[0, 2, 3] == 1
-    assert mean[0, 2, 3, 1] == pytest.approx((_sigmoid(4.0) + _sigmoid(-1.0)) / 2, abs=1e-6)
+    assert mean[0, 2, 3, 1] == pytest.approx((_sigmoid(4.0) + _sigmoid(-0.5)) / 2, abs=1e-6)
     assert alone[0][0, 0, 0] == 0 and alone[1][0, 0, 0] == 1 and label[0, 0, 0] == 0
-    # x = 0.25: A gives sigmoid(-2) = 0.119, B sigmoid(0.5) = 0.622; mean 0.371 -> 0.
-    assert mean[1, 4, 0, 1] == pytest.approx((_sigmoid(-2.0) + _sigmoid(0.5)) / 2, abs=1e-6)
+    assert alone[0][1, 0, 5] == 0 and alone[1][1, 0, 5] == 1 and label[1, 0, 5] == 1
+    assert mean[1, 0, 5, 1] == pytest.approx((_sigmoid(-0.4) + _sigmoid(0.6)) / 2, abs=1e-6)
+    # x = 0.25: A gives sigmoid(-2) = 0.119, B sigmoid(1) = 0.731; mean 0.425 -> 0.
+    assert mean[1, 4, 0, 1] == pytest.approx((_sigmoid(-2.0) + _sigmoid(1.0)) / 2, abs=1e-6)
+    assert label[1, 4, 0] == 0
     assert ensemble.info is members[0].info and ensemble.num_classes == 2
     assert ensemble.weights == (0.5, 0.5) and ensemble.tta is False
     assert ensemble.shifts == [(0, 0)]
 
 
 def test_weights_change_the_result_as_computed_by_hand(members, case):
-    ensemble = EnsemblePredictor(list(members), weights=[1, 3])
+    ensemble = EnsemblePredictor(list(members), weights=[3, 1])
     label, mean = ensemble.predict_case(case, return_probabilities=True)
-    assert ensemble.weights == (0.25, 0.75)
-    expected = _expected(case.image, weights=(1.0, 3.0))
+    assert ensemble.weights == (0.75, 0.25)
+    expected = _expected(case.image, weights=(3.0, 1.0))
     np.testing.assert_allclose(mean, expected, atol=1e-6)
     np.testing.assert_array_equal(label, expected.argmax(-1))
-    # x = 1: (0.982 + 3 * 0.269) / 4 = 0.447, so B now wins where A won with equal weights.
-    assert mean[0, 2, 3, 1] == pytest.approx((_sigmoid(4.0) + 3 * _sigmoid(-1.0)) / 4, abs=1e-6)
-    assert label[0, 2, 3] == 0
+    # x = 0.45: (3 * 0.401 + 0.646) / 4 = 0.462, so A now wins where B won with equal weights.
+    assert mean[1, 0, 5, 1] == pytest.approx((3 * _sigmoid(-0.4) + _sigmoid(0.6)) / 4, abs=1e-6)
+    assert label[1, 0, 5] == 0 and EnsemblePredictor(list(members)).predict_case(case)[1, 0, 5] == 1
     assert EnsemblePredictor.combine([mean, mean], [5, 5]).tolist() == mean.tolist()
 
 
@@ -138,9 +143,11 @@ def test_evaluate_model_scores_the_averaged_label(members, case):
     label = _expected(case.image).argmax(-1)
     truth = case.label == 1
     dice = 2 * np.sum((label == 1) & truth) / (np.sum(label == 1) + np.sum(truth))
-    assert np.sum(label == 1) == 9 + 12 and np.sum((label == 1) & truth) == 9  # by hand
+    assert np.sum(label == 1) == 9 + 12 and np.sum((label == 1) & truth) == 9 + 6  # by hand
     assert report["cases"][0]["metrics"]["organ"]["dice"] == pytest.approx(dice, abs=1e-9)
-    assert report["mean_foreground_dice"] == pytest.approx(2 * 9 / (21 + 13), abs=1e-9)
+    assert report["mean_foreground_dice"] == pytest.approx(2 * 15 / (21 + 19), abs=1e-9)
+    alone = evaluate_model(None, [case], predictor=members[0])  # A alone finds 9: 18 / 28
+    assert alone["mean_foreground_dice"] == pytest.approx(2 * 9 / (9 + 19), abs=1e-9)
     assert report["ensemble"] == [
         {"model": "member 1 (a Predictor of unet)", "weight": 0.5, "tta": False, "shifts": [[0, 0]]},
         {"model": "member 2 (a Predictor of unet)", "weight": 0.5, "tta": False, "shifts": [[0, 0]]}]
