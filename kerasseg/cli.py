@@ -8,8 +8,9 @@ Examples::
     kerasseg train --output runs/hippo --resume
     kerasseg evaluate --model runs/hippo/best.keras --data data/msd_hippocampus --report runs/hippo/report.json
     kerasseg predict --model runs/hippo/best.keras --input imagesTs --output predictions --tta
-    kerasseg predict --model hippocampus-unet --model hippocampus-fcn8s --input imagesTs --output predictions
-    kerasseg evaluate --model runs/a/best.keras --model runs/b/best.keras --weights 0.6,0.4 --data data/msd_hippocampus --report ensemble.json
+    kerasseg predict --model hippocampus-unet --model hippocampus-fcn8s --input imagesTs --output ens
+    kerasseg evaluate --model runs/a/best.keras --model runs/b/best.keras --weights 0.6,0.4 \
+        --data data/msd_hippocampus --report runs/ensemble.json
     kerasseg export --model runs/hippo/best.keras --saved-model exported/hippo --version 1
     kerasseg export --model runs/hippo/best.keras --tflite hippo_int8.tflite --quantize int8 --data data/msd_hippocampus
     kerasseg zoo list

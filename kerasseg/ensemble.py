@@ -118,10 +118,11 @@ class EnsemblePredictor:
         FileNotFoundError: for a model path that does not exist.
 
     Example:
-        >>> ensemble = EnsemblePredictor(["hippocampus-unet", "hippocampus-fcn8s"])  # doctest: +SKIP
+        >>> ensemble = EnsemblePredictor(  # doctest: +SKIP
+        ...     ["hippocampus-unet", "hippocampus-fcn8s"])
         >>> label = ensemble.predict_case(dataset[0])  # doctest: +SKIP
-        >>> weighted = EnsemblePredictor(["runs/a/best.keras", "runs/b/best.keras"],  # doctest: +SKIP
-        ...                              weights=[0.7, 0.3])
+        >>> weighted = EnsemblePredictor(  # doctest: +SKIP
+        ...     ["runs/a/best.keras", "runs/b/best.keras"], weights=[0.7, 0.3])
     """
 
     def __init__(self, models, weights=None, tta=False, overlap=0.5, shifts=None,

@@ -149,8 +149,8 @@ def test_evaluate_model_scores_the_averaged_label(members, case):
     alone = evaluate_model(None, [case], predictor=members[0])  # A alone finds 9: 18 / 28
     assert alone["mean_foreground_dice"] == pytest.approx(2 * 9 / (9 + 19), abs=1e-9)
     assert report["ensemble"] == [
-        {"model": "member 1 (a Predictor of unet)", "weight": 0.5, "tta": False, "shifts": [[0, 0]]},
-        {"model": "member 2 (a Predictor of unet)", "weight": 0.5, "tta": False, "shifts": [[0, 0]]}]
+        {"model": f"member {index} (a Predictor of unet)", "weight": 0.5, "tta": False,
+         "shifts": [[0, 0]]} for index in (1, 2)]
 
 
 def test_predict_path_writes_files_of_the_input_shape(members, case, tmp_path):
