@@ -154,8 +154,8 @@ class EnsemblePredictor:
         first = self.members[0]
         self.info = first.info
         self.num_classes = first.num_classes
-        self.tta = all(bool(member.tta) for member in self.members)
-        self.shifts = [tuple(shift) for shift in first.shifts]
+        self.tta = all(bool(getattr(member, "tta", False)) for member in self.members)
+        self.shifts = [tuple(shift) for shift in getattr(first, "shifts", [(0, 0)])]
         self.overlap = float(overlap)
 
     def _check_agreement(self):
@@ -248,8 +248,8 @@ class EnsemblePredictor:
             >>> ensemble.member_settings()[0]  # doctest: +SKIP
             {'model': 'hippocampus-unet', 'weight': 0.5, 'tta': False, 'shifts': [[0, 0]]}
         """
-        return [{"model": name, "weight": weight, "tta": bool(member.tta),
-                 "shifts": [list(shift) for shift in member.shifts]}
+        return [{"model": name, "weight": weight, "tta": bool(getattr(member, "tta", False)),
+                 "shifts": [list(shift) for shift in getattr(member, "shifts", [(0, 0)])]}
                 for name, weight, member in zip(self.names, self.weights, self.members)]
 
     def __repr__(self):
