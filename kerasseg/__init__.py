@@ -30,7 +30,7 @@ from kerasseg import losses, metrics, models  # noqa: E402
 from kerasseg._version import __version__  # noqa: E402
 from kerasseg.models import list_models  # noqa: E402
 
-_LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "export", "zoo", "serving", "cli")
+_LAZY_SUBMODULES = ("data", "training", "modelfile", "evaluation", "report", "reporting", "inference", "ensemble", "export", "zoo", "serving", "cli")
 
 
 def build(name, /, *, input_shape=None, num_classes=2, weights=None, **options):

@@ -8,6 +8,9 @@ Examples::
     kerasseg train --output runs/hippo --resume
     kerasseg evaluate --model runs/hippo/best.keras --data data/msd_hippocampus --report runs/hippo/report.json
     kerasseg predict --model runs/hippo/best.keras --input imagesTs --output predictions --tta
+    kerasseg predict --model hippocampus-unet --model hippocampus-fcn8s --input imagesTs --output ens
+    kerasseg evaluate --model runs/a/best.keras --model runs/b/best.keras --weights 0.6,0.4 \
+        --data data/msd_hippocampus --report runs/ensemble.json
     kerasseg export --model runs/hippo/best.keras --saved-model exported/hippo --version 1
     kerasseg export --model runs/hippo/best.keras --tflite hippo_int8.tflite --quantize int8 --data data/msd_hippocampus
     kerasseg zoo list
@@ -314,21 +317,64 @@ def _plan(args):
     return 0
 
 
+MODEL_HELP = (".keras file or zoo entry; give it several times for an ensemble that "
+              "averages the models' class probabilities at each case's original grid "
+              "(a zoo entry that is an ensemble is one too)")
+
+
+def _weights(text):
+    """The ensemble weights of ``--weights W,W,...``: positive numbers."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(0 < value < float("inf") for value in values):
+        raise argparse.ArgumentTypeError(
+            f"--weights must be positive numbers separated by commas, one per --model, e.g. "
+            f"0.6,0.4. Received: {text!r}")
+    return values
+
+
+def _add_model_options(p):
+    """--model (repeatable: an ensemble) and --weights of evaluate and predict."""
+    p.add_argument("--model", required=True, action="append", help=MODEL_HELP)
+    p.add_argument("--weights", type=_weights, default=None, metavar="W,W,...",
+                   help="the ensemble's weight of each --model, in order (normalized; "
+                        "default: equal)")
+
+
+def _predictor(args, command, **options):
+    """The predictor of the --model options: a Predictor, or an ensemble of several."""
+    from kerasseg.ensemble import predictor
+
+    if args.weights is not None and len(args.weights) != len(args.model):
+        raise SystemExit(
+            f"kerasseg {command}: --weights gives {len(args.weights)} weight(s) for "
+            f"{len(args.model)} --model option(s); give one weight per --model")
+    if args.weights is not None and len(args.model) == 1:
+        raise SystemExit(f"kerasseg {command}: --weights weighs the members of an ensemble "
+                         "of several --model options")
+    return predictor(args.model if len(args.model) > 1 else args.model[0],
+                     weights=args.weights, **options)
+
+
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="per-case metrics, report files and figures")
-    p.add_argument("--model", required=True, help=".keras file or zoo entry")
+    _add_model_options(p)
     p.add_argument("--data", required=True, help="data set folder with labels")
     p.add_argument("--report", required=True, help="report file (.json; a .csv is written beside it)")
     p.add_argument("--cases", default="auto",
                    help="'auto' (the run's test cases, else its validation cases, when the "
-                        "model comes from a run on this data; else all), 'all', or "
+                        "model comes from a run on this data; a zoo entry's held-out cases; "
+                        "else all; for an ensemble, those of the first --model), 'all', or "
                         "comma-separated case ids")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.add_argument("--shift-step", type=_shift_step, default=None, metavar="N", help=SHIFT_HELP)
     p.set_defaults(func=_evaluate)
 
 
-def _evaluation_cases(args, dataset):
+def _evaluation_cases(args, dataset, model):
+    """The cases ``--cases`` picks; for ``auto``, by the rule of ``model``."""
     from kerasseg.description import RunSpec
 
     if args.cases == "all":
@@ -336,58 +382,89 @@ def _evaluation_cases(args, dataset):
     if args.cases != "auto":
         ids = [c.strip() for c in args.cases.split(",") if c.strip()]
         return dataset.subset(ids), f"{len(ids)} given case(s)"
-    run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(args.model)), "run.json"))
+    run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(model)), "run.json"))
     root = run.data.get("root") if run else None
     if root and os.path.abspath(root) == os.path.abspath(dataset.root):
         if run.split["test"]:
             return (dataset.subset(run.split["test"]),
                     "the run's test cases (not used for training or model selection)")
         return dataset.subset(run.split["val"]), "the run's validation cases (not used for training)"
-    info = _zoo_info(args.model)
+    info = _zoo_info(model)
     if info and info.get("split", {}).get("test"):
         return dataset.subset(info["split"]["test"]), "the zoo entry's held-out cases"
     return dataset, "all cases"
 
 
 def _zoo_info(name):
+    """A zoo entry's record (an ensemble entry without a split: its first member's)."""
     if os.path.exists(name):
         return None
     try:
         from kerasseg import zoo
 
-        return zoo.entry(name)
+        record = zoo.entry(name)
+        if "ensemble" in record and not record.get("split"):
+            record = zoo.entry(zoo.ensemble_members(name)[0][0])
+        return record
     except (ImportError, ValueError, KeyError):
         return None
 
 
+def _is_ensemble_entry(name):
+    if os.path.exists(name):
+        return False
+    try:
+        from kerasseg import zoo
+
+        return zoo.is_ensemble(name)
+    except ValueError:  # an unreadable registry: the predictor reports it
+        return False
+
+
 def _evaluate(args):
     from kerasseg.data import load_dataset
-    from kerasseg.inference import Predictor
+    from kerasseg.ensemble import EnsemblePredictor
     from kerasseg.scoring import evaluate_model
     from kerasseg.report import format_summary, plot_history, save_case_panels, write_report
 
     dataset = load_dataset(args.data)
-    cases, which = _evaluation_cases(args, dataset)
-    print(f"evaluating {args.model} on {len(cases)} case(s) of {dataset.root} ({which})")
-    predictor = Predictor(args.model, tta=args.tta, shifts=args.shift_step)
+    first = args.model[0]
+    cases, which = _evaluation_cases(args, dataset, first)
+    if len(args.model) == 1 and not _is_ensemble_entry(first):
+        print(f"evaluating {first} on {len(cases)} case(s) of {dataset.root} ({which})")
+    predictor = _predictor(args, "evaluate", tta=args.tta, shifts=args.shift_step)
+    ensemble = isinstance(predictor, EnsemblePredictor)
+    if ensemble:
+        if len(args.model) > 1 and args.cases == "auto":
+            which += f", picked for the first model, {first}"
+        members = ", ".join(f"{name} (weight {weight:.3g})"
+                            for name, weight in zip(predictor.names, predictor.weights))
+        print(f"evaluating an ensemble of {len(predictor.members)} models, {members}, on "
+              f"{len(cases)} case(s) of {dataset.root} ({which})")
     evaluation = evaluate_model(None, cases, predictor=predictor, keep_predictions=True)
     base = os.path.splitext(args.report)[0]
-    written = write_report(evaluation, args.report, extra={
-        "model": args.model, "data": dataset.root, "cases": which, "tta": args.tta})
+    extra = {"model": first, "data": dataset.root, "cases": which, "tta": args.tta}
+    if len(args.model) > 1:
+        extra["model"] = list(args.model)
+        extra["weights"] = list(predictor.weights)
+    written = write_report(evaluation, args.report, extra=extra)
     panels = save_case_panels(evaluation, cases, base + "_cases.png",
                               class_names=list(predictor.info.class_names) or None)
     outputs = list(written.values()) + [panels]
-    history = os.path.join(os.path.dirname(os.path.abspath(args.model)), "history.csv")
-    if os.path.exists(history):
+    history = os.path.join(os.path.dirname(os.path.abspath(first)), "history.csv")
+    if not ensemble and os.path.exists(history):  # one run's curves, not the ensemble's
         outputs.append(plot_history(history, base + "_training.png"))
     print(format_summary(evaluation))
+    if ensemble:
+        print(f"evaluated the ensemble of {', '.join(predictor.names)} (the argmax of their "
+              "weighted mean probabilities)")
     print("wrote: " + ", ".join(str(p) for p in outputs))
     return 0
 
 
 def _add_predict(sub):
     p = sub.add_parser("predict", help="segment image files; write each in its input's format")
-    p.add_argument("--model", required=True, help=".keras file or zoo entry")
+    _add_model_options(p)
     p.add_argument("--input", required=True, help="image file or folder")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
@@ -399,8 +476,9 @@ def _add_predict(sub):
 def _predict(args):
     from kerasseg.inference import predict_path
 
-    written = predict_path(args.model, args.input, args.output, tta=args.tta,
-                           overlap=args.overlap, shifts=args.shift_step)
+    predictor = _predictor(args, "predict", tta=args.tta, overlap=args.overlap,
+                           shifts=args.shift_step)
+    written = predict_path(None, args.input, args.output, predictor=predictor)
     for source, target in written:
         print(f"{source} -> {target}")
     print(f"{len(written)} prediction(s) written to {args.output}")
@@ -460,6 +538,9 @@ def _zoo(args):
         print(zoo.format_table())
     elif args.zoo_command == "info":
         print(zoo.card(args.name))
+    elif zoo.is_ensemble(args.name):
+        for member in zoo.ensemble_members(args.name)[0]:
+            print(f"{args.name}: {member}: {zoo.fetch(member)}")
     else:
         print(f"{args.name}: {zoo.fetch(args.name)}")
     return 0

@@ -413,13 +413,15 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
     written atomically.
 
     Args:
-        model: a ``.keras`` path or a zoo entry name.
+        model: a ``.keras`` path or a zoo entry name (or a predictor, used as ``predictor``).
         input_path: an image file or a folder (searched recursively; files named
             ``*_segmentation.*`` are skipped).
         output_dir: folder for the predictions (created).
         tta: flip test-time augmentation.
         overlap: tile overlap for images larger than the model's training patch.
-        predictor: an existing :class:`Predictor` to use instead of ``model``.
+        predictor: an existing :class:`Predictor` (or any predictor with its ``info``,
+            ``num_classes`` and ``predict_case``, such as a
+            :class:`kerasseg.ensemble.EnsemblePredictor`) to use instead of ``model``.
         shifts: pixel offsets to average (see :class:`Predictor`); ``None`` uses the
             model's own.
 
@@ -436,7 +438,9 @@ def predict_path(model, input_path, output_dir, tta=False, overlap=0.5, predicto
     from kerasseg.data.io import prediction_path, read_image, write_label
     from kerasseg.data.types import CaseData
 
-    predictor = predictor or Predictor(model, tta=tta, overlap=overlap, shifts=shifts)
+    if predictor is None:
+        predictor = model if hasattr(model, "predict_case") else Predictor(
+            model, tta=tta, overlap=overlap, shifts=shifts)
     written = []
     binary_folder = predictor.info.format == "folder" and predictor.num_classes <= 2
     for path in _input_files(input_path):

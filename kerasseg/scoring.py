@@ -1,7 +1,7 @@
 """Scoring a model on labelled cases: per-case metrics at each case's original geometry.
 
 :func:`evaluate_model` predicts every case with a :class:`~kerasseg.inference.Predictor`
-and scores it in 3-D against its label at the original grid
+(or an :class:`~kerasseg.ensemble.EnsemblePredictor` of several models) and scores it in 3-D against its label at the original grid
 (:func:`kerasseg.evaluation.evaluate_case`: Dice, Jaccard, sensitivity, specificity, HD95
 and ASSD in mm), then summarizes each metric per class over cases. Its result is what
 :mod:`kerasseg.reporting` turns into tables and figures.
@@ -9,8 +9,8 @@ and ASSD in mm), then summarizes each metric per class over cases. Its result is
 
 import numpy as np
 
+from kerasseg.ensemble import EnsemblePredictor, predictor as make_predictor
 from kerasseg.evaluation import evaluate_case
-from kerasseg.inference import Predictor
 
 __all__ = ["evaluate_model", "summarize"]
 
@@ -63,18 +63,24 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
     """Evaluate a model per case, in 3-D at each case's original geometry.
 
     Args:
-        model: a ``.keras`` path, a zoo entry name or a :class:`Predictor`.
+        model: a ``.keras`` path, a zoo entry name (an ensemble entry included), a list of
+            them (an ensemble, see :func:`kerasseg.ensemble.predictor`), a
+            :class:`Predictor` or an :class:`~kerasseg.ensemble.EnsemblePredictor`.
         cases: a ``CaseDataset`` or a list of cases with labels.
         tta: flip test-time augmentation.
-        predictor: an existing :class:`Predictor` to use instead of ``model``.
+        predictor: an existing :class:`Predictor` or
+            :class:`~kerasseg.ensemble.EnsemblePredictor` to use instead of ``model``.
         keep_predictions: also return each case's predicted label map under
             ``"predictions"`` (case id to array).
 
     Returns:
         dict with ``cases`` (one entry per case: ``case_id``, ``spacing`` and per-class
         ``metrics``: Dice, Jaccard, sensitivity, specificity, HD95 and ASSD in mm),
-        ``summary`` (per class: mean, std, median, min, max over cases) and
-        ``mean_foreground_dice`` (the mean over cases of each case's mean foreground Dice).
+        ``summary`` (per class: mean, std, median, min, max over cases),
+        ``mean_foreground_dice`` (the mean over cases of each case's mean foreground Dice),
+        ``tta`` and ``shifts`` (the predictor's; an ensemble's are described in
+        :class:`~kerasseg.ensemble.EnsemblePredictor`) and, for an ensemble, ``ensemble``:
+        each member's model, weight, TTA and shifts.
 
     Raises:
         ValueError: if a case has no label.
@@ -83,7 +89,7 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
         >>> report = evaluate_model("runs/h/best.keras", dataset.subset(val_ids))  # doctest: +SKIP
         >>> report["summary"]["Anterior"]["dice"]["mean"]  # doctest: +SKIP
     """
-    predictor = predictor or (model if isinstance(model, Predictor) else Predictor(model, tta=tta))
+    predictor = predictor or make_predictor(model, tta=tta)
     class_names = list(predictor.info.class_names or range(predictor.num_classes))
     class_names = [str(name) for name in class_names]
     num_classes = max(2, predictor.num_classes)
@@ -117,6 +123,8 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
         "tta": predictor.tta,
         "shifts": [list(shift) for shift in predictor.shifts],
     }
+    if isinstance(predictor, EnsemblePredictor):
+        report["ensemble"] = predictor.member_settings()
     if keep_predictions:
         report["predictions"] = predictions
     return report

@@ -20,6 +20,14 @@ predicts with any entry from any folder, with no source checkout and no network.
 Every file is checked against the registry's SHA-256 before use. An entry's ``.keras`` file
 carries its preprocessing (see :mod:`kerasseg.modelfile`), so predictions on raw files need
 no options: ``kerasseg predict --model NAME ...``.
+
+An entry may instead be an ensemble of other entries: its record has
+``"ensemble": ["entry-a", "entry-b"]`` (and optionally ``"ensemble_weights": [0.6, 0.4]``)
+in place of its own file. It has no Keras model (:func:`load` refuses it); its members are
+read with :func:`ensemble_members`, and :func:`kerasseg.ensemble.predictor` (or
+:class:`kerasseg.ensemble.EnsemblePredictor`) predicts with it, as ``kerasseg predict
+--model NAME`` does. (The zoo sits below inference in the package's layers, so the
+predictor that averages the members lives in :mod:`kerasseg.ensemble`.)
 """
 
 import hashlib
@@ -108,6 +116,83 @@ def entry(name):
     return entries[name]
 
 
+def is_ensemble(name):
+    """Return whether ``name`` is a zoo entry that is an ensemble of other entries.
+
+    Args:
+        name: any string; a name that is not a zoo entry is not an ensemble.
+
+    Returns:
+        ``True`` for an entry whose record has an ``"ensemble"`` list of member entries.
+
+    Example:
+        >>> from kerasseg import zoo
+        >>> zoo.is_ensemble("hippocampus-unet"), zoo.is_ensemble("no-such-entry")
+        (False, False)
+    """
+    record = _entries().get(name) if isinstance(name, str) else None
+    return bool(record) and "ensemble" in record
+
+
+def ensemble_members(name):
+    """Return the member entries of an ensemble entry and their weights.
+
+    Args:
+        name: an ensemble entry's name (see :func:`is_ensemble`).
+
+    Returns:
+        ``(members, weights)``: the member entry names, and their weights as given in the
+        record's ``"ensemble_weights"`` (``None`` when it has none: equal weights).
+
+    Raises:
+        ValueError: for an unknown name, an entry that is not an ensemble, or an invalid
+            record (no members, an unknown member, a member that is itself an ensemble,
+            weights that are not one positive number per member).
+
+    Example:
+        >>> from kerasseg import zoo
+        >>> zoo.ensemble_members("hippocampus-2d-ensemble")  # doctest: +SKIP
+        (['hippocampus-unet', 'hippocampus-fcn8s'], None)
+    """
+    record = entry(name)
+    if "ensemble" not in record:
+        raise ValueError(f"Zoo entry {name!r} is not an ensemble (its record has no "
+                         "'ensemble' list of member entries).")
+    members = record["ensemble"]
+    if not isinstance(members, list) or not members or not all(
+            isinstance(member, str) for member in members):
+        raise ValueError(f"Zoo entry {name!r}: 'ensemble' must be a non-empty list of entry "
+                         f"names. Received: {members!r}")
+    entries = _entries()
+    for member in members:
+        if member not in entries:
+            raise ValueError(f"Zoo ensemble {name!r} names {member!r}, which is not a zoo "
+                             f"entry; the entries are {sorted(entries)}.")
+        if "ensemble" in entries[member]:
+            raise ValueError(f"Zoo ensemble {name!r} names {member!r}, which is an ensemble "
+                             "itself; list that ensemble's members instead.")
+    weights = record.get("ensemble_weights")
+    if weights is not None:
+        valid = isinstance(weights, list) and len(weights) == len(members) and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf")
+            for w in weights)
+        if not valid:
+            raise ValueError(f"Zoo ensemble {name!r}: 'ensemble_weights' must be one positive "
+                             f"number per member ({len(members)}). Received: {weights!r}")
+        weights = [float(w) for w in weights]
+    return list(members), weights
+
+
+def _not_an_ensemble(name, record):
+    if "ensemble" in record:
+        raise ValueError(
+            f"Zoo entry {name!r} is an ensemble of {record['ensemble']}, not one model: it has "
+            "no file or Keras model of its own. Predict with it through "
+            f"kerasseg.ensemble.EnsemblePredictor({name!r}) or "
+            f"kerasseg.ensemble.predictor({name!r}) (what `kerasseg predict --model {name}` "
+            "and `kerasseg evaluate` use).")
+
+
 def sha256(path):
     """Return the SHA-256 hex digest of a file."""
     digest = hashlib.sha256()
@@ -188,7 +273,8 @@ def fetch(name):
         The file's path.
 
     Raises:
-        ValueError: for an unknown name, or a file whose SHA-256 differs from the registry.
+        ValueError: for an unknown name, a file whose SHA-256 differs from the registry,
+            or an ensemble entry (it has no file; fetch its members).
         FileNotFoundError: if the file is in no folder and the entry has no URL.
         OSError: if the download fails.
 
@@ -200,6 +286,7 @@ def fetch(name):
         'hippocampus-unet.keras'
     """
     record = entry(name)
+    _not_an_ensemble(name, record)
     folders = [weights_dir(), cache_dir()]
     for folder in folders:
         path = os.path.join(folder, record["file"])
@@ -227,8 +314,10 @@ def load(name, return_info=False):
         :class:`kerasseg.description.ModelInfo` with ``zoo_entry`` set to ``name``.
 
     Raises:
-        ValueError: for an unknown name, a corrupt file, or a model whose parameter count
-            differs from the registry's (an incompatible release).
+        ValueError: for an unknown name, a corrupt file, a model whose parameter count
+            differs from the registry's (an incompatible release), or an ensemble entry
+            (it is several models: the message points to
+            :class:`kerasseg.ensemble.EnsemblePredictor`).
         FileNotFoundError: if the file cannot be found or downloaded.
 
     Example:
@@ -240,6 +329,7 @@ def load(name, return_info=False):
     from kerasseg.modelfile import load_model
 
     record = entry(name)
+    _not_an_ensemble(name, record)
     model, info = load_model(fetch(name))
     if "params" in record and model.count_params() != record["params"]:
         raise ValueError(
@@ -300,7 +390,7 @@ def format_table():
 
     Returns:
         One header line and one line per entry (mean foreground Dice without and with
-        flip TTA, then each class's Dice).
+        flip TTA, then each class's Dice); an ensemble entry's model reads ``ensemble``.
 
     Example:
         >>> print(zoo.format_table())  # doctest: +SKIP
@@ -321,7 +411,8 @@ def format_table():
                             if key.startswith("dice_"))
         params = f"{record['params'] / 1e6:6.2f}M" if "params" in record else f"{'-':>7s}"
         held_out = len(record.get("split", {}).get("test", []))
-        lines.append(f"{name:22s} {record['arch']:8s} {params} {record.get('size', 0) / 1e6:6.2f}M "
+        arch = record.get("arch") or ("ensemble" if "ensemble" in record else "-")
+        lines.append(f"{name:22s} {arch:8s} {params} {record.get('size', 0) / 1e6:6.2f}M "
                      f"{held_out:8d} {number(metrics.get('mean_dice'))} "
                      f"{number(tta.get('mean_dice'))}  {classes}")
     return "\n".join(lines)
