@@ -142,16 +142,18 @@ def _case_ids(where, value):
 
 
 def _size(where, value):
-    items = _sequence(where, value, "(height, width), two positive integers")
-    if len(items) != 2 or not all(_is_int(item) and item > 0 for item in items):
-        _fail(where, "(height, width), two positive integers", value)
-    return (int(items[0]), int(items[1]))
+    expected = "(height, width) or (depth, height, width), positive integers"
+    items = _sequence(where, value, expected)
+    if len(items) not in (2, 3) or not all(_is_int(item) and item > 0 for item in items):
+        _fail(where, expected, value)
+    return tuple(int(item) for item in items)
 
 
 def _image_axes(where, value):
     axes = _integers(where, value)
-    if not all(axis in (0, 1) for axis in axes):
-        _fail(where, "a list of image axes (0 = rows, 1 = columns)", value)
+    if not all(axis in (0, 1, 2) for axis in axes):
+        _fail(where, "a list of image axes (0 = rows, 1 = columns; for a 3-D model "
+              "0..2 = depth, rows, columns)", value)
     return axes
 
 
@@ -287,10 +289,10 @@ class _Record:
         Example:
             >>> Preprocessing.from_dict({"mode": "2.5d", "context": 1}).slice_axis
             0
-            >>> Preprocessing.from_dict({"mode": "3d"})
+            >>> Preprocessing.from_dict({"mode": "4d"})
             Traceback (most recent call last):
             ...
-            ValueError: `Preprocessing.mode` must be one of ['2d', '2.5d']. Received: '3d'
+            ValueError: `Preprocessing.mode` must be one of ['2d', '2.5d', '3d']. Received: '4d'
         """
         where = where or cls.__name__
         if not isinstance(data, dict):
@@ -375,7 +377,7 @@ class Preprocessing(_Record):
 
     _VERSION_KEY = "version"
 
-    mode: str = _field(_choice("2d", "2.5d"))
+    mode: str = _field(_choice("2d", "2.5d", "3d"))
     context: int = _field(_non_negative_int, 0)
     slice_axis: Any = _field(_slice_axis, 0)
     normalization: dict = _field(_normalization,
@@ -389,6 +391,17 @@ class Preprocessing(_Record):
             _fail("Preprocessing.context", "0 when mode is '2d'", self.context)
         if self.mode == "2.5d" and self.context < 1:
             _fail("Preprocessing.context", "at least 1 when mode is '2.5d'", self.context)
+        if self.mode == "3d":
+            if self.context != 0:
+                _fail("Preprocessing.context", "0 when mode is '3d'", self.context)
+            if self.slice_axes != (0,):
+                _fail("Preprocessing.slice_axis", "0 when mode is '3d'", self.slice_axis)
+            if self.patch_size is not None and len(self.patch_size) != 3:
+                _fail("Preprocessing.patch_size", "(depth, height, width) when mode is '3d'",
+                      list(self.patch_size))
+        elif self.patch_size is not None and len(self.patch_size) != 2:
+            _fail("Preprocessing.patch_size", f"(height, width) when mode is {self.mode!r}",
+                  list(self.patch_size))
 
     @property
     def slice_axes(self):
@@ -564,7 +577,7 @@ class RunSettings(_Record):
     batch_size: int = _field(_positive_int, FIXED_DEFAULTS["batch_size"])
     steps_per_epoch: Optional[int] = _field(_optional(_positive_int), None)
     patch_size: Any = _field(_optional(_run_patch), FIXED_DEFAULTS["patch_size"])
-    mode: str = _field(_choice("2d", "2.5d"), FIXED_DEFAULTS["mode"])
+    mode: str = _field(_choice("2d", "2.5d", "3d"), FIXED_DEFAULTS["mode"])
     context: Optional[int] = _field(_optional(_non_negative_int), None)
     slice_axis: Any = _field(_slice_axis, FIXED_DEFAULTS["slice_axis"])
     normalization: Any = _field(_normalization_setting, FIXED_DEFAULTS["normalization"])
