@@ -355,14 +355,15 @@ class Preprocessing(_Record):
     """How a model's input was prepared in training (the spec of :mod:`kerasseg.data.spec`).
 
     Attributes:
-        mode: ``"2d"`` (one slice per input) or ``"2.5d"`` (neighbouring slices as channels).
+        mode: ``"2d"`` (one slice per input), ``"2.5d"`` (neighbouring slices as channels)
+            or ``"3d"`` (3-D patches).
         context: neighbours on each side in 2.5-D (0 in 2-D).
         slice_axis: the array axis of ``(D, H, W)`` volumes slices are taken across, or a
             tuple of axes for a multi-view model.
         normalization: intensity normalization ``{"method": ..., "params": {...}}``.
         target_spacing: resampling target in ``(x, y[, z])`` mm (``None`` entries keep an
             axis), or ``None`` for no resampling.
-        patch_size: the training patch ``(h, w)``, or ``None``.
+        patch_size: the training patch ``(h, w)`` (``(d, h, w)`` in mode ``"3d"``), or ``None``.
         version: the pipeline's spec version (``kerasseg.data.spec.SPEC_VERSION``),
             stored under ``version`` (the record's ``schema_version``).
 
@@ -430,7 +431,8 @@ class ModelInfo(_Record):
         num_classes: output channels (classes, background included).
         channels: input channels (image channels times ``2 * context + 1``).
         preprocessing: the training :class:`Preprocessing`.
-        patch_size: the training patch ``(h, w)``; larger images are predicted in tiles.
+        patch_size: the training patch ``(h, w)`` (``(d, h, w)`` in mode ``"3d"``); larger
+            images are predicted in tiles (volumes by sliding window).
         stride: the model's total downsampling; inputs are padded to a multiple of it.
         model_options: the family's build options (``{"depth": 3, ...}``).
         class_names: a name per class.
@@ -438,8 +440,9 @@ class ModelInfo(_Record):
         spatial_dims: 2 for image data sets, 3 for volumes.
         format: the data set format (``"decathlon"``, ``"folder"``, ``"promise12"``, ...).
         training_data: the data set folder it was trained on.
-        flip_axes: image axes (0 rows, 1 columns) that training flipped, which flip TTA
-            uses; ``None`` (files from before it was recorded) means both.
+        flip_axes: image axes (0 rows, 1 columns; 0..2 for a 3-D model) that training
+            flipped, which flip TTA uses; ``None`` (files from before it was recorded)
+            means both.
         label_values: the mask value of each class, when the data set declares them.
         shift_offsets: ``(row, column)`` pixel offsets whose predictions inference
             averages, or ``None``.
@@ -506,6 +509,13 @@ class ModelInfo(_Record):
         if self.label_values is not None and len(self.label_values) != self.num_classes:
             _fail("ModelInfo.label_values", f"a mask value for each of the {self.num_classes} "
                   "classes", list(self.label_values))
+        dims = 3 if self.preprocessing.mode == "3d" else 2
+        if len(self.patch_size) != dims:
+            _fail("ModelInfo.patch_size", f"{dims} sizes for a model of mode "
+                  f"{self.preprocessing.mode!r}", list(self.patch_size))
+        if self.flip_axes is not None and any(axis >= dims for axis in self.flip_axes):
+            _fail("ModelInfo.flip_axes", f"axes below {dims} for a model of mode "
+                  f"{self.preprocessing.mode!r}", list(self.flip_axes))
 
     @classmethod
     def _migrate(cls, data, version):

@@ -27,7 +27,7 @@ def make_preprocessing_spec(
         mode: ``"2d"`` (one slice per input), ``"2.5d"`` (the slice plus ``context``
             neighbours on each side as extra channels) or ``"3d"`` (3-D patches of the
             volume, for the 3-D families; no context, ``slice_axis`` 0).
-        context: neighbours on each side; default 0 for ``"2d"`` and 1 for ``"2.5d"``.
+        context: neighbours on each side; default 1 for ``"2.5d"``, 0 otherwise.
         normalization: a method name of :class:`~kerasseg.data.preprocess.Normalizer`,
             its dict form or a ``Normalizer``.
         target_spacing: resampling target in ``(x, y[, z])`` order (``None`` entries keep
@@ -54,7 +54,7 @@ def make_preprocessing_spec(
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {list(MODES)}. Received: mode={mode!r}")
     if context is None:
-        context = 0 if mode == "2d" else 1
+        context = 1 if mode == "2.5d" else 0
     if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 0:
         raise ValueError(f"`context` must be an integer >= 0. Received: context={context!r}")
     if mode == "2d" and context != 0:
