@@ -48,10 +48,23 @@ def test_3d_model_predicts_a_case_at_its_original_grid(run3d, tiny):
     assert set(np.unique(label)) <= {0, 1, 2}
 
 
-def test_3d_run_resumes(run3d, tiny):
-    result = kerasseg.train(tiny, "unet3d", output_dir=run3d.output_dir, resume=True,
-                            epochs=3, verbose=0)
-    assert result.epochs_run == 3
+def test_3d_run_resumes_where_it_stopped(tiny, tmp_path):
+    from kerasseg.modelfile import load_model
+
+    kerasseg.train(tiny, "unet3d", output_dir=tmp_path, **{**FAST3D, "epochs": 1},
+                   evaluate=False)
+    # Simulate a run stopped after epoch 1 of 2 by rewriting the stored epoch count.
+    with open(tmp_path / "run.json") as handle:
+        stored = json.load(handle)
+    stored["settings"]["epochs"] = 2
+    with open(tmp_path / "run.json", "w") as handle:
+        json.dump(stored, handle)
+    resumed = kerasseg.train(tiny, "unet3d", output_dir=tmp_path, resume=True, **FAST3D,
+                             evaluate=False)
+    assert resumed.epochs_run == 2 and [row["epoch"] for row in resumed.history] == [1, 2]
+    model, info = load_model(tmp_path / "last.keras", compile=True)
+    assert int(model.optimizer.iterations.numpy()) == 2 * FAST3D["steps_per_epoch"]
+    assert info.preprocessing.mode == "3d"
 
 
 @pytest.mark.parametrize("options, message", [
