@@ -79,3 +79,19 @@ def test_3d_settings_that_do_not_fit_are_refused(tiny, tmp_path, options, messag
     settings.update({k: v for k, v in options.items() if k != "model"})
     with pytest.raises(ValueError, match=message):
         kerasseg.train(tiny, options["model"], output_dir=tmp_path / "r", **settings)
+
+
+def test_3d_run_from_other_weights_under_mixed_precision(run3d, tiny, tmp_path):
+    """--init-weights copies a 3-D model's weights (a learning rate of 1e-12 leaves them
+    where they started) and mixed bfloat16 trains the 3-D family."""
+    from kerasseg.modelfile import load_model
+
+    result = kerasseg.train(tiny, "unet3d", output_dir=tmp_path,
+                            **{**FAST3D, "epochs": 1, "learning_rate": 1e-12},
+                            init_weights=run3d.best_model, mixed_precision="mixed_bfloat16",
+                            evaluate=False)
+    source, _ = load_model(run3d.best_model)
+    trained, info = load_model(result.best_model)
+    np.testing.assert_allclose(trained.get_weights()[0], source.get_weights()[0], atol=1e-6)
+    assert info.preprocessing.mode == "3d"
+    assert np.isfinite(result.history[0]["loss"])
