@@ -254,6 +254,34 @@ class RunLayout:
     steps: int
 
 
+def load_for(model, data):
+    """Load the data set of a run and check that ``model``'s family can train on it.
+
+    Args:
+        model: the model family name.
+        data: a data set folder or a ``CaseDataset``.
+
+    Returns:
+        The ``CaseDataset``.
+
+    Raises:
+        ValueError: for a data set without masks, or a 3-D family on 2-D images (the 2-D
+            families are named).
+
+    Example:
+        >>> dataset = load_for("unet3d", "data/msd_hippocampus")  # doctest: +SKIP
+    """
+    from kerasseg.models import registry
+
+    dataset = _load_labelled(data)
+    if family_dims(model) == 3 and dataset.spatial_dims != 3:
+        raise ValueError(
+            f"`model` {registry.resolve_name(model)!r} is a 3-D family and the data holds 2-D "
+            f"images; train one of the 2-D families {registry.list_models(spatial_dims=2)}. "
+            f"Received: model={model!r}")
+    return dataset
+
+
 def _load_labelled(data):
     from kerasseg.data import load_dataset
 

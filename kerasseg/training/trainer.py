@@ -30,7 +30,7 @@ from kerasseg.description import RunSpec
 from kerasseg.files import write_json_atomic
 from kerasseg.training import keeper as keeper_lib
 from kerasseg.training.setup import (
-    PLAN_FILE, RUN_FILE, check_positive_int, describe_run, lay_out, validate)
+    PLAN_FILE, RUN_FILE, check_positive_int, describe_run, lay_out, load_for, validate)
 
 log = logging.getLogger("kerasseg")
 
@@ -318,6 +318,9 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
     validate(settings)
     started = time.perf_counter()
+    # The data first: a data set the model cannot train on is refused before any file is
+    # written.
+    data = load_for(settings["model"], data)
     # The strategy comes first: multi-worker collectives must be set up before other TF work.
     strategy = get_strategy(settings["strategy"], devices=settings["devices"])
     chief = is_chief(strategy)
