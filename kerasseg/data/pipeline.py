@@ -18,6 +18,7 @@ import numpy as np
 from kerasseg.data.augment import AUGMENT_BACKENDS, AlbumentationsAugmenter, get_augmentation, tf_augment
 from kerasseg.data.cache import CaseStore
 from kerasseg.data.preprocess import _window, crop_or_pad, extract_slice, sample_patch_start
+from kerasseg.data.dataset_options import dataset_options as _options
 from kerasseg.data.spec import check_spec, make_preprocessing_spec, patch_dims, patch_shape
 
 __all__ = ["make_dataset", "make_eval_dataset"]
@@ -33,17 +34,6 @@ def _check_shard(shard):
     if num < 1 or not 0 <= index < num:
         raise ValueError(f"`shard` must satisfy num_shards >= 1 and 0 <= index < num_shards. Received: shard={shard!r}")
     return num, index
-
-
-def _options(explicit_shard):
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF if explicit_shard else tf.data.experimental.AutoShardPolicy.DATA
-    )
-    return options
 
 
 def _window_slice(volume, z, starts, size, context):

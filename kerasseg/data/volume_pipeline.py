@@ -18,6 +18,7 @@ caller passes a spec and never picks the pipeline itself.
 import numpy as np
 
 from kerasseg.data.augment3d import get_augmentation_3d, tf_augment_3d
+from kerasseg.data.dataset_options import dataset_options as _options
 from kerasseg.data.preprocess import _window, sample_patch_start
 
 __all__ = ["make_patch_dataset", "make_tile_dataset", "tile_starts"]
@@ -102,8 +103,6 @@ def make_patch_dataset(store, spec, *, batch_size=2, augment="default", foregrou
     """
     import tensorflow as tf
 
-    from kerasseg.data.pipeline import _options
-
     patch = _check(store, spec)
     params = get_augmentation_3d(augment)
     any_augment = any(v > 0 for k, v in params.items() if k.endswith("_prob"))
@@ -176,8 +175,6 @@ def make_tile_dataset(store, spec, *, batch_size=2, num_parallel_calls=None, sha
         >>> ds = make_tile_dataset(store, spec, batch_size=2)  # doctest: +SKIP
     """
     import tensorflow as tf
-
-    from kerasseg.data.pipeline import _options
 
     patch = _check(store, spec)
     channels = store.channels
