@@ -1,437 +1,489 @@
-"""In-graph 3-D data augmentation for volumetric training (TensorFlow ops, stateless random).
+"""In-graph 3-D data augmentation for volumetric segmentation (TensorFlow ops, stateless random).
 
-The transforms follow nnU-Net's 3-D training augmentation (its spatial transform, then
-mirroring, intensity transforms and low-resolution simulation), applied to a batch of
-patches ``(B, D, H, W, C)`` and their labels ``(B, D, H, W)`` inside the ``tf.data`` graph:
+:func:`tf_augment_3d` augments a batch of volumes ``(B, D, H, W, C)`` and their label maps
+``(B, D, H, W)`` inside the ``tf.data`` graph, with the transforms nnU-Net's 3-D training
+uses (batchgenerators), in this order:
 
-* **rotation, scaling and elastic deformation** share one sampling grid per example: the
-  output voxel at ``p`` reads the input at ``R (p - c) / s + c + u(p)``, ``c`` the patch
-  centre, ``R`` rotations about the allowed axes (``rotate_axes``; e.g. ``[0]`` rotates in
-  the height-width plane only, for anisotropic data), ``s`` the zoom and ``u`` a smoothed
-  random displacement field (Gaussian ``elastic_sigma`` voxels, largest displacement
-  ``elastic_alpha`` voxels). Images are sampled trilinearly, labels with nearest neighbour
-  (a label never holds an interpolated value); samples outside the patch read 0 (image)
-  and background (label);
-* **mirroring** of each axis in ``mirror_axes`` with probability ``mirror_prob`` (leave out
-  an axis along which classes depend on the side, e.g. left and right structures);
-* **intensity**, relative to each example's statistics as in
-  :mod:`kerasseg.data.augment`: brightness adds ``U(-b, b) * std``, contrast scales the
-  deviation from the mean by ``U(1 - c, 1 + c)``, gamma maps ``[min, max]`` to [0, 1],
-  raises it to ``U(gamma)`` and maps back, noise adds ``N(0, (U(0, s) * std)^2)``;
-* **low resolution**: the image is resized to ``U(lowres_zoom)`` of its size (nearest) and
-  back (trilinear), as a scan of coarser resolution would look.
+1. **Spatial**: rotation (about the axes in ``rotate_axes``, each angle ``U(-rotate,
+   rotate)`` degrees), isotropic scaling (zoom factor ``U(scale)``, > 1 enlarges) and
+   elastic deformation, all about the volume's centre and combined into ONE sampling grid
+   per example, so a volume is resampled once. Images are resampled trilinearly, labels
+   with nearest neighbour (a label never holds an interpolated value). Samples outside the
+   volume read 0 for images (the mean of a z-scored image; nnU-Net's constant border) and
+   0 (background) for labels.
+2. **Gaussian noise**: adds ``N(0, (U(0, noise_std) * std)^2)``.
+3. **Brightness**: adds ``U(-brightness, brightness) * std``.
+4. **Contrast**: scales the deviation from the mean by ``U(1 - contrast, 1 + contrast)``.
+5. **Low resolution** (image only): downsamples by a zoom factor ``U(lowres_zoom)`` per
+   example (every axis, nearest neighbour) and upsamples back trilinearly.
+6. **Gamma**: maps ``[min, max]`` to [0, 1], raises it to ``U(gamma)``, maps back.
+7. **Mirroring**: each axis in ``mirror_axes`` flipped with probability ``mirror_prob``.
 
-Each example draws its own parameters from the seed, so the same seed gives the same batch.
+Each transform fires per example with its ``*_prob``. Intensity transforms are relative to
+each example's statistics per channel (``std``, mean, min and max over the volume), as in
+:mod:`kerasseg.data.augment`, so they behave alike on z-scored, [0, 1] or raw intensities;
+labels are never touched by them.
+
+Elastic deformation: the displacement field (in voxels, one component per axis) is standard
+normal noise smoothed by a Gaussian of ``elastic_sigma`` voxels (border replicated, as the
+2-D module), then scaled so that its largest displacement is ``elastic_alpha`` voxels.
+Unlike the 2-D module (albumentations' convention, whose ``alpha`` is scaled down by the
+smoothing, more so in 3-D), ``elastic_alpha`` is thus a length in voxels.
+
+Axes are array axes of ``(D, H, W)``: 0, 1, 2. Rotating about axis 0 turns the H-W plane
+(the only rotation that suits anisotropic data with thick D slices: ``rotate_axes=[0]``);
+a positive angle about axis ``a`` turns axis ``(a + 1) % 3`` towards ``(a + 2) % 3``, as
+``np.rot90`` with ``axes=((a + 1) % 3, (a + 2) % 3)``.
 """
 
 import math
 
 import numpy as np
 
-__all__ = ["PRESETS_3D", "AUGMENT_PRESETS_3D", "get_augmentation_3d", "mirrored_axes",
-           "tf_augment_3d"]
+from kerasseg.data.augment import _as_seed, _gaussian_kernel, _update_selected
+
+__all__ = ["PRESETS_3D", "AUGMENT_PRESETS_3D", "get_augmentation_3d", "mirrored_axes", "tf_augment_3d"]
 
 _OFF = {
-    "mirror_prob": 0.0,  # probability of mirroring each axis in mirror_axes
-    "mirror_axes": (0, 1, 2),  # array axes of (D, H, W) that may be mirrored
+    "mirror_prob": 0.0,  # probability of each mirroring along an axis of mirror_axes
+    # Axes of (D, H, W) that may be mirrored. Leave out an axis along which the classes
+    # depend on the side (e.g. left and right organs as separate classes).
+    "mirror_axes": (0, 1, 2),
     "rotate_prob": 0.0,
-    "rotate": 0.0,  # rotation range, +/- degrees, about each axis in rotate_axes
-    "rotate_axes": (0, 1, 2),  # axes rotated about (0: rotation in the H-W plane)
+    "rotate": 0.0,  # largest angle about each axis, degrees
+    "rotate_axes": (0, 1, 2),  # axes rotated about; [0] turns only the H-W plane
     "scale_prob": 0.0,
-    "scale": (1.0, 1.0),  # zoom range
+    "scale": (1.0, 1.0),  # zoom factor range (> 1 enlarges), one factor for all axes
     "elastic_prob": 0.0,
     "elastic_alpha": 0.0,  # largest displacement, voxels
-    "elastic_sigma": 4.0,  # smoothing of the displacement field, voxels
+    "elastic_sigma": 1.0,  # smoothing of the displacement noise, voxels
     "brightness_prob": 0.0,
     "brightness": 0.0,  # shift range, +/- image standard deviations
     "contrast_prob": 0.0,
-    "contrast": 0.0,  # factor range 1 +/- contrast
+    "contrast": 0.0,  # contrast factor range 1 +/- contrast
     "gamma_prob": 0.0,
     "gamma": (1.0, 1.0),
     "noise_prob": 0.0,
     "noise_std": 0.0,  # largest noise std, in image standard deviations
     "lowres_prob": 0.0,
-    "lowres_zoom": (1.0, 1.0),  # resolution range, fraction of the patch size
+    "lowres_zoom": (1.0, 1.0),  # downsampling factor range, in (0, 1]
 }
-
-_AXES = ("mirror_axes", "rotate_axes")
-_RANGES = ("scale", "gamma", "lowres_zoom")
 
 PRESETS_3D = {
     "none": dict(_OFF),
-    "light": dict(_OFF, mirror_prob=0.5, rotate_prob=0.2, rotate=15.0, scale_prob=0.2,
-                  scale=(0.9, 1.1), brightness_prob=0.15, brightness=0.1, contrast_prob=0.15,
-                  contrast=0.1, gamma_prob=0.15, gamma=(0.8, 1.25)),
-    # nnU-Net's 3-D defaults: rotation +/-30 degrees and zoom 0.7-1.4 (each p 0.2),
-    # mirroring, brightness and contrast (p 0.15), gamma 0.7-1.5 (p 0.3), noise (p 0.1),
-    # low resolution 0.5-1 (p 0.25); no elastic deformation.
-    "default": dict(_OFF, mirror_prob=0.5, rotate_prob=0.2, rotate=30.0, scale_prob=0.2,
-                    scale=(0.7, 1.4), brightness_prob=0.15, brightness=0.25,
-                    contrast_prob=0.15, contrast=0.25, gamma_prob=0.3, gamma=(0.7, 1.5),
-                    noise_prob=0.1, noise_std=0.1, lowres_prob=0.25, lowres_zoom=(0.5, 1.0)),
-    "strong": dict(_OFF, mirror_prob=0.5, rotate_prob=0.3, rotate=45.0, scale_prob=0.3,
-                   scale=(0.65, 1.5), elastic_prob=0.2, elastic_alpha=3.0, elastic_sigma=4.0,
-                   brightness_prob=0.2, brightness=0.3, contrast_prob=0.2, contrast=0.3,
-                   gamma_prob=0.3, gamma=(0.7, 1.5), noise_prob=0.15, noise_std=0.15,
-                   lowres_prob=0.3, lowres_zoom=(0.5, 1.0)),
+    "light": dict(
+        _OFF,
+        mirror_prob=0.5,
+        rotate_prob=0.2, rotate=10.0,
+        scale_prob=0.2, scale=(0.9, 1.1),
+        brightness_prob=0.15, brightness=0.1,
+        contrast_prob=0.15, contrast=0.1,
+        gamma_prob=0.15, gamma=(0.8, 1.25),
+    ),
+    # nnU-Net v2's 3-D augmentation: rotation +/-30 degrees and zoom 0.7-1.4 (each p 0.2),
+    # intensity, low resolution and mirroring; elastic deformation off, as in nnU-Net v2
+    # (its size is set, so {"preset": "default", "elastic_prob": 0.2} turns it on).
+    "default": dict(
+        _OFF,
+        mirror_prob=0.5,
+        rotate_prob=0.2, rotate=30.0,
+        scale_prob=0.2, scale=(0.7, 1.4),
+        elastic_prob=0.0, elastic_alpha=4.0, elastic_sigma=6.0,
+        brightness_prob=0.15, brightness=0.2,
+        contrast_prob=0.15, contrast=0.25,
+        gamma_prob=0.3, gamma=(0.7, 1.5),
+        noise_prob=0.1, noise_std=0.3,
+        lowres_prob=0.25, lowres_zoom=(0.5, 1.0),
+    ),
+    "strong": dict(
+        _OFF,
+        mirror_prob=0.5,
+        rotate_prob=0.3, rotate=30.0,
+        scale_prob=0.3, scale=(0.7, 1.4),
+        elastic_prob=0.2, elastic_alpha=6.0, elastic_sigma=6.0,
+        brightness_prob=0.3, brightness=0.3,
+        contrast_prob=0.3, contrast=0.35,
+        gamma_prob=0.3, gamma=(0.6, 1.7),
+        noise_prob=0.2, noise_std=0.4,
+        lowres_prob=0.3, lowres_zoom=(0.4, 1.0),
+    ),
 }
 AUGMENT_PRESETS_3D = tuple(PRESETS_3D)
 
-
-def _fail(message):
-    raise ValueError(message)
-
-
-def _copy(params):
-    copied = {}
-    for key, value in params.items():
-        if key in _AXES:
-            if not isinstance(value, (tuple, list)) or any(
-                    isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
-                _fail(f"`{key}` must be a list of volume axes (0, 1, 2). Received: {key}={value!r}")
-            axes = tuple(int(v) for v in value)
-            if len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes):
-                _fail(f"`{key}` must list distinct axes among 0, 1 and 2 (depth, height, "
-                      f"width), or be empty. Received: {key}={list(value)}")
-            copied[key] = axes
-        elif key in _RANGES:
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                _fail(f"`{key}` must be a range (low, high). Received: {key}={value!r}")
-            low, high = (float(v) for v in value)
-            if not 0 < low <= high:
-                _fail(f"`{key}` must be a range (low, high) with 0 < low <= high. "
-                      f"Received: {key}={list(value)}")
-            if key == "lowres_zoom" and high > 1:
-                _fail(f"`lowres_zoom` must lie in (0, 1]. Received: lowres_zoom={list(value)}")
-            copied[key] = (low, high)
-        else:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                _fail(f"`{key}` must be a number. Received: {key}={value!r}")
-            value = float(value)
-            if key.endswith("_prob") and not 0.0 <= value <= 1.0:
-                _fail(f"`{key}` must be in [0, 1]. Received: {key}={value}")
-            if not key.endswith("_prob") and value < 0:
-                _fail(f"`{key}` must be >= 0. Received: {key}={value}")
-            copied[key] = value
-    if copied.get("elastic_sigma", 1.0) <= 0:
-        _fail(f"`elastic_sigma` must be > 0. Received: elastic_sigma={copied['elastic_sigma']}")
-    return copied
+_AXES_KEYS = ("mirror_axes", "rotate_axes")
+_RANGE_KEYS = ("scale", "gamma", "lowres_zoom")
+# Scalar parameters: (lowest, highest) allowed, both inclusive.
+_SCALAR_LIMITS = {
+    "rotate": (0.0, 180.0),
+    "elastic_alpha": (0.0, math.inf),
+    "brightness": (0.0, math.inf),
+    "contrast": (0.0, 1.0),
+    "noise_std": (0.0, math.inf),
+}
 
 
 def get_augmentation_3d(augment):
-    """Resolve a 3-D augmentation preset name or parameter dict into a full parameter dict.
+    """Resolve a 3-D augmentation preset name or parameter dict into a full, checked dict.
 
     Args:
         augment: one of :data:`AUGMENT_PRESETS_3D` (``"none"``, ``"light"``, ``"default"``,
-            ``"strong"``), ``None`` (same as ``"none"``), or a dict of parameters (the keys
-            of ``PRESETS_3D["none"]``; missing ones are off), optionally with a ``"preset"``
-            key naming the preset the other keys override.
+            ``"strong"``), ``None`` (same as ``"none"``), or a dict of parameters from
+            :data:`PRESETS_3D` (missing ones are off), optionally with a ``"preset"`` key
+            naming the preset that the other keys override.
 
     Returns:
-        A new dict with every parameter (JSON-able: numbers and tuples).
+        A new dict with every parameter: probabilities and sizes as floats, ranges as
+        ``(low, high)`` float tuples, axes as int tuples (JSON-able).
 
     Raises:
-        ValueError: naming an unknown preset or parameter, or an invalid value
-            (probabilities outside [0, 1], axes outside 0..2 or repeated, bad ranges).
+        ValueError: naming the parameter and what it must be, for an unknown preset or
+            parameter name, a probability outside [0, 1], axes not among 0, 1, 2 or
+            repeated, a range that is not ``(low, high)`` with ``0 < low <= high`` (and
+            ``high <= 1`` for ``lowres_zoom``), or a size out of its bounds.
 
     Example:
-        >>> get_augmentation_3d("default")["rotate"]
-        30.0
-        >>> get_augmentation_3d({"preset": "default", "mirror_axes": [2]})["mirror_axes"]
-        (2,)
+        >>> get_augmentation_3d("default")["gamma"]
+        (0.7, 1.5)
+        >>> get_augmentation_3d({"preset": "default", "mirror_axes": [2, 1]})["mirror_axes"]
+        (2, 1)
+        >>> get_augmentation_3d({"rotate_prob": 0.5, "rotate": 20})["rotate_axes"]
+        (0, 1, 2)
+        >>> get_augmentation_3d({"mirror_prob": 1.5})
+        Traceback (most recent call last):
+        ...
+        ValueError: `mirror_prob` must be a probability in [0, 1]. Received: mirror_prob=1.5
     """
+    choices = f"one of {list(AUGMENT_PRESETS_3D)} or a dict of parameters"
     if augment is None:
         augment = "none"
     if isinstance(augment, str):
         if augment not in PRESETS_3D:
-            _fail(f"`augment` must be one of {list(AUGMENT_PRESETS_3D)} (3-D presets) or a "
-                  f"dict of parameters. Received: augment={augment!r}")
+            raise ValueError(f"`augment` must be {choices}. Received: augment={augment!r}")
         return _copy(PRESETS_3D[augment])
     if not isinstance(augment, dict):
-        _fail(f"`augment` must be one of {list(AUGMENT_PRESETS_3D)} (3-D presets) or a dict "
-              f"of parameters. Received: augment={augment!r}")
+        raise ValueError(f"`augment` must be {choices}. Received: augment={augment!r}")
     overrides = dict(augment)
-    base = get_augmentation_3d(overrides.pop("preset", "none"))
-    unknown = sorted(set(overrides) - set(_OFF))
+    preset = overrides.pop("preset", "none")
+    if not isinstance(preset, str) or preset not in PRESETS_3D:
+        raise ValueError(f"`preset` must be one of {list(AUGMENT_PRESETS_3D)}. Received: preset={preset!r}")
+    unknown = sorted(str(key) for key in set(overrides) - set(_OFF))
     if unknown:
-        _fail(f"3-D `augment` parameters must be among {sorted(_OFF)}. Received unknown: "
-              f"{unknown}")
-    base.update(overrides)
-    return _copy(base)
+        raise ValueError(f"`augment` parameters must be among {sorted(_OFF)}. Received unknown: {unknown}")
+    return _copy(dict(PRESETS_3D[preset], **overrides))
+
+
+def _copy(params):
+    """Check ``params`` (every key of ``_OFF``) and return a copy with normalised types."""
+    out = {}
+    for key, value in params.items():
+        if key in _AXES_KEYS:
+            if (not isinstance(value, (tuple, list))
+                    or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value)
+                    or any(v not in (0, 1, 2) for v in value) or len(set(value)) != len(value)):
+                raise ValueError(
+                    f"`{key}` must list distinct axes of (D, H, W) among 0, 1, 2, or be empty. "
+                    f"Received: {key}={value!r}")
+            out[key] = tuple(int(v) for v in value)
+        elif key in _RANGE_KEYS:
+            top = 1.0 if key == "lowres_zoom" else math.inf
+            try:
+                low, high = (float(v) for v in value)
+                valid = 0.0 < low <= high <= top and not isinstance(value, str)
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                bound = "0 < low <= high <= 1" if top == 1.0 else "0 < low <= high"
+                raise ValueError(f"`{key}` must be a range (low, high) with {bound}. Received: {key}={value!r}")
+            out[key] = (low, high)
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if isinstance(value, bool) or math.isnan(number):
+                raise ValueError(f"`{key}` must be a number. Received: {key}={value!r}")
+            if key.endswith("_prob") and not 0.0 <= number <= 1.0:
+                raise ValueError(f"`{key}` must be a probability in [0, 1]. Received: {key}={value!r}")
+            if key == "elastic_sigma" and not 0.0 < number < math.inf:
+                raise ValueError(f"`{key}` must be positive (voxels). Received: {key}={value!r}")
+            low, high = _SCALAR_LIMITS.get(key, (-math.inf, math.inf))
+            if not low <= number <= high:
+                raise ValueError(f"`{key}` must be in [{low:g}, {high:g}]. Received: {key}={value!r}")
+            out[key] = number
+    return out
 
 
 def mirrored_axes(params):
-    """Return the volume axes that augmentation ``params`` mirror (empty when mirroring is off).
+    """Return the axes of ``(D, H, W)`` that augmentation ``params`` may mirror, sorted.
+
+    Test-time augmentation should mirror only along these axes.
 
     Args:
         params: a preset name or parameter dict, as for :func:`get_augmentation_3d`.
 
     Returns:
-        A sorted list of axes of ``(D, H, W)``.
+        A sorted list of axes among 0, 1, 2; empty when ``mirror_prob`` is 0.
 
     Raises:
         ValueError: as :func:`get_augmentation_3d`.
 
     Example:
-        >>> mirrored_axes({"preset": "light", "mirror_axes": [2, 1]}), mirrored_axes("none")
-        ([1, 2], [])
+        >>> mirrored_axes("default")
+        [0, 1, 2]
+        >>> mirrored_axes({"preset": "default", "mirror_axes": [2, 0]})
+        [0, 2]
+        >>> mirrored_axes("none")
+        []
     """
     params = get_augmentation_3d(params)
     return sorted(params["mirror_axes"]) if params["mirror_prob"] > 0 else []
 
 
-# ----------------------------------------------------------------------- TF pieces
+# ----------------------------------------------------------------------------- helpers
 
 
-def _as_seed(seed):
+def _rotation_matrices(angles):
+    """Forward rotation matrices ``(B, 3, 3)`` for ``angles`` ``(B, 3)`` in radians about
+    axes 0, 1, 2 (applied in that order); see the module docstring for the direction."""
     import tensorflow as tf
 
-    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, tf.zeros_like(seed)])
-    return seed
-
-
-def rotation_matrices(angles_zyx):
-    """Rotation matrices acting on ``(z, y, x)`` coordinates from angles about each axis.
-
-    Args:
-        angles_zyx: float tensor ``(B, 3)``: radians about axis 0 (a rotation in the
-            y-x plane), axis 1 (in z-x) and axis 2 (in z-y), applied in that order.
-
-    Returns:
-        float32 ``(B, 3, 3)``.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> m = rotation_matrices(tf.constant([[math.pi / 2, 0.0, 0.0]]))
-        >>> np.round(m.numpy()[0], 6).tolist()
-        [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
-    """
-    import tensorflow as tf
-
-    angles = tf.cast(angles_zyx, tf.float32)
-    one, zero = tf.ones_like(angles[:, 0]), tf.zeros_like(angles[:, 0])
-
-    def rot(a, i, j):  # rotation in the plane of coordinates i and j
-        c, s = tf.cos(a), tf.sin(a)
-        rows = [[one, zero, zero], [zero, one, zero], [zero, zero, one]]
-        rows[i][i], rows[i][j], rows[j][i], rows[j][j] = c, -s, s, c
-        return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)
-
-    return rot(angles[:, 2], 0, 1) @ rot(angles[:, 1], 0, 2) @ rot(angles[:, 0], 1, 2)
-
-
-def _smooth(field, sigma):
-    """Separable Gaussian smoothing of ``(B, D, H, W, K)`` along D, H and W ('SAME', zeros)."""
-    import tensorflow as tf
-
-    radius = max(1, int(round(3.0 * sigma)))
-    x = np.arange(-radius, radius + 1, dtype=np.float32)
-    kernel = np.exp(-0.5 * (x / sigma) ** 2)
-    kernel = tf.constant(kernel / kernel.sum())
-    channels = field.shape[-1]
+    result = None
     for axis in range(3):
-        shape = [1, 1, 1, 1, 1]
-        shape[axis] = 2 * radius + 1
-        k = tf.reshape(kernel, shape[:3] + [1, 1])
-        # conv3d per channel: fold channels into the batch
-        b = tf.shape(field)[0]
-        moved = tf.transpose(field, [0, 4, 1, 2, 3])
-        flat = tf.reshape(moved, tf.concat([[-1], tf.shape(field)[1:4], [1]], 0))
-        flat = tf.nn.conv3d(flat, k, [1, 1, 1, 1, 1], "SAME")
-        field = tf.transpose(tf.reshape(flat, tf.concat([[b, channels], tf.shape(field)[1:4]], 0)),
-                             [0, 2, 3, 4, 1])
-    return field
+        u, v = (axis + 1) % 3, (axis + 2) % 3
+        cos, sin = tf.cos(angles[:, axis]), tf.sin(angles[:, axis])
+        one, zero = tf.ones_like(cos), tf.zeros_like(cos)
+        entries = [[one if i == j else zero for j in range(3)] for i in range(3)]
+        entries[u][u], entries[u][v], entries[v][u], entries[v][v] = cos, -sin, sin, cos
+        matrix = tf.stack([tf.stack(row, axis=-1) for row in entries], axis=-2)
+        result = matrix if result is None else tf.matmul(matrix, result)
+    return result
 
 
-def resample(images, labels, coords):
-    """Sample ``images`` trilinearly and ``labels`` by nearest neighbour at ``coords``.
+def _spatial_transform(images, labels, inverse, field=None):
+    """Resample ``images`` ``(B, D, H, W, C)`` (trilinear) and ``labels`` ``(B, D, H, W)``
+    (nearest) at ``centre + inverse @ (p - centre) + field(p)`` for every output voxel ``p``.
 
-    Args:
-        images: float32 ``(B, D, H, W, C)``.
-        labels: integer ``(B, D, H, W)``.
-        coords: float32 ``(B, D, H, W, 3)``: for each output voxel the ``(z, y, x)``
-            position in the input it reads; outside the input, images read 0 and labels 0.
-
-    Returns:
-        ``(images, labels)`` of the input shapes and dtypes.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> x = tf.reshape(tf.range(8, dtype=tf.float32), (1, 2, 2, 2, 1))
-        >>> grid = tf.cast(tf.stack(tf.meshgrid(*[tf.range(2)] * 3, indexing="ij"), -1), tf.float32)
-        >>> out, _ = resample(x, tf.zeros((1, 2, 2, 2), tf.int32), (grid + 0.5)[None])
-        >>> float(out[0, 0, 0, 0, 0])          # the mean of the eight voxels
-        3.5
+    ``inverse`` ``(B, 3, 3)`` maps output to input voxel offsets from the centre; ``field``
+    ``(B, D, H, W, 3)`` (or None) adds displacements in input voxels. Outside the volume
+    images read 0 and labels 0.
     """
     import tensorflow as tf
 
     shape = tf.shape(images)
-    batch = shape[0]
-    sizes = [shape[1], shape[2], shape[3]]
-    b = tf.broadcast_to(tf.reshape(tf.range(batch), [-1, 1, 1, 1]), tf.shape(coords)[:4])
+    sizes = tf.cast(shape[1:4], tf.float32)
+    centre = (sizes - 1.0) / 2.0
+    grid = tf.stack(tf.meshgrid(*(tf.range(sizes[i]) for i in range(3)), indexing="ij"), axis=-1)
+    coords = tf.einsum("bij,dhwj->bdhwi", inverse, grid - centre) + centre
+    if field is not None:
+        coords = coords + field
+    # A zero border of one voxel: samples beyond it clamp onto it and read 0. Voxels are
+    # gathered by their index in the flattened padded batch (faster than gather_nd).
+    pad = [[0, 0], [1, 1], [1, 1], [1, 1]]
+    flat_images = tf.reshape(tf.pad(images, pad + [[0, 0]]), [-1, shape[4]])
+    flat_labels = tf.reshape(tf.pad(labels, pad), [-1])
+    padded = shape[1:4] + 2
+    coords = tf.clip_by_value(coords + 1.0, 0.0, sizes + 1.0)
+    base = (tf.range(shape[0]) * tf.reduce_prod(padded))[:, None, None, None]
+    strides = (padded[1] * padded[2], padded[2], 1)
+
+    def index(axis, position):  # int index along ``axis``, times its stride
+        return tf.minimum(tf.cast(position, tf.int32), padded[axis] - 1) * strides[axis]
+
+    nearest = [index(axis, tf.floor(coords[..., axis] + 0.5)) for axis in range(3)]  # halves round up
+    out_labels = tf.gather(flat_labels, base + nearest[0] + nearest[1] + nearest[2])
     low = tf.floor(coords)
-    frac = coords - low
-    low = tf.cast(low, tf.int32)
-    out = 0.0
-    for corner in range(8):
-        offset = [(corner >> 2) & 1, (corner >> 1) & 1, corner & 1]
-        index = [low[..., i] + offset[i] for i in range(3)]
-        inside = tf.ones_like(index[0], tf.bool)
-        weight = 1.0
-        for i in range(3):
-            inside &= (index[i] >= 0) & (index[i] < sizes[i])
-            weight *= frac[..., i] if offset[i] else 1.0 - frac[..., i]
-        clipped = [tf.clip_by_value(index[i], 0, sizes[i] - 1) for i in range(3)]
-        values = tf.gather_nd(images, tf.stack([b] + clipped, axis=-1))
-        out += values * (weight * tf.cast(inside, tf.float32))[..., None]
-    nearest = tf.cast(tf.round(coords), tf.int32)
-    inside = tf.ones_like(nearest[..., 0], tf.bool)
-    for i in range(3):
-        inside &= (nearest[..., i] >= 0) & (nearest[..., i] < sizes[i])
-    clipped = [tf.clip_by_value(nearest[..., i], 0, sizes[i] - 1) for i in range(3)]
-    picked = tf.gather_nd(labels, tf.stack([b] + clipped, axis=-1))
-    picked = tf.where(inside, picked, tf.zeros_like(picked))
-    return tf.ensure_shape(out, images.shape), tf.ensure_shape(picked, labels.shape)
+    weight = coords - low
+    corners = [(index(axis, low[..., axis]), index(axis, low[..., axis] + 1.0)) for axis in range(3)]
+
+    def lerp(a, b, axis):
+        w = weight[..., axis:axis + 1]
+        return a * (1.0 - w) + b * w
+
+    planes = []
+    for z in corners[0]:
+        rows = [lerp(*(tf.gather(flat_images, base + z + y + x) for x in corners[2]), 2) for y in corners[1]]
+        planes.append(lerp(*rows, 1))
+    return lerp(*planes, 0), out_labels
 
 
-def _resize3d(volume, size, method):
-    """Resize ``(D, H, W, C)`` to ``size`` (3 ints) with ``tf.image.resize``, axis by axis."""
+def _smoothing_matrix(size, kernel):
+    """``(size, size)`` matrix of a 1-D convolution with ``kernel``, border replicated."""
     import tensorflow as tf
 
-    x = tf.image.resize(volume, size[1:], method=method)  # H, W (D as batch)
-    x = tf.transpose(x, [1, 0, 2, 3])  # (H', D, W', C)
-    x = tf.image.resize(x, tf.stack([size[0], size[2]]), method=method)
-    return tf.transpose(x, [1, 0, 2, 3])
+    radius = len(kernel) // 2
+    rows = tf.range(size)[:, None]
+    cols = tf.clip_by_value(rows + tf.range(-radius, radius + 1)[None, :], 0, size - 1)
+    index = tf.stack([tf.broadcast_to(rows, tf.shape(cols)), cols], axis=-1)
+    weights = tf.broadcast_to(tf.constant(kernel)[None, :], tf.shape(cols))
+    return tf.scatter_nd(tf.reshape(index, [-1, 2]), tf.reshape(weights, [-1]), tf.stack([size, size]))
+
+
+def _elastic_field(noise, alpha, sigma):
+    """Displacement fields ``(B, D, H, W, 3)`` from standard normal ``noise`` of that shape:
+    smoothed by a Gaussian of ``sigma`` voxels, largest displacement ``alpha`` voxels."""
+    import tensorflow as tf
+
+    kernel = _gaussian_kernel(sigma)
+    shape = tf.shape(noise)
+    field = noise
+    for axis, spec in ((1, "ij,bjhwc->bihwc"), (2, "ij,bdjwc->bdiwc"), (3, "ij,bdhjc->bdhic")):
+        field = tf.einsum(spec, _smoothing_matrix(shape[axis], kernel), field)
+    length = tf.reduce_max(tf.norm(field, axis=-1), axis=[1, 2, 3])
+    return field * (alpha / tf.maximum(length, 1e-12))[:, None, None, None, None]
+
+
+def _low_resolution(images, zoom):
+    """Downsample each example of ``images`` ``(B, D, H, W, C)`` by ``zoom`` ``(B,)`` on every
+    axis (nearest neighbour) and upsample it back to its size (trilinear, half-voxel centres)."""
+    import tensorflow as tf
+
+    for axis in (1, 2, 3):
+        size = tf.cast(tf.shape(images)[axis], tf.float32)
+        small = tf.maximum(tf.round(size * zoom), 1.0)[:, None]
+        # Where each output voxel lies on the small grid, and the source voxel that each
+        # small-grid voxel took when downsampling.
+        place = tf.clip_by_value((tf.range(size)[None] + 0.5) * small / size - 0.5, 0.0, small - 1.0)
+        first = tf.floor(place)
+        second = tf.minimum(first + 1.0, small - 1.0)
+
+        def source(j):
+            return tf.cast(tf.clip_by_value(tf.floor((j + 0.5) * size / small), 0.0, size - 1.0), tf.int32)
+
+        weight = tf.reshape(place - first, [tf.shape(images)[0]] + [1] * (axis - 1) + [-1] + [1] * (4 - axis))
+        images = (tf.gather(images, source(first), axis=axis, batch_dims=1) * (1.0 - weight)
+                  + tf.gather(images, source(second), axis=axis, batch_dims=1) * weight)
+    return images
+
+
+# -------------------------------------------------------------------------- augmentation
 
 
 def tf_augment_3d(images, labels, seed, augment="default"):
-    """Augment a batch of 3-D patches in TensorFlow ops, reproducibly from a seed.
+    """Augment a batch of volumes (or one volume) in TensorFlow ops, reproducibly from a seed.
 
-    See the module docstring for the transforms. Each example draws its own parameters;
-    the spatial resampling, the elastic field and the low-resolution simulation run only
-    when some example of the batch drew them.
+    The transforms, their order and conventions are in the module docstring. Random numbers
+    are drawn with stateless ops from ``seed``, so the same seed gives the same output, and
+    each example of a batch draws its own decisions and parameters. Works eagerly, in a
+    ``tf.function`` and in ``tf.data`` ``map`` with unknown batch and spatial sizes; any
+    ``D, H, W`` and any number of channels.
 
     Args:
-        images: float ``(B, D, H, W, C)``.
-        labels: integer ``(B, D, H, W)``.
-        seed: an int or int tensor (scalar or shape ``[2]``).
-        augment: preset name or parameter dict (:func:`get_augmentation_3d`).
+        images: float ``(B, D, H, W, C)``, or one volume ``(D, H, W, C)``.
+        labels: integer ``(B, D, H, W)``, or ``(D, H, W)``.
+        seed: int, int64 scalar tensor, or int tensor of shape ``[2]``.
+        augment: preset name or parameter dict (see :func:`get_augmentation_3d`).
 
     Returns:
-        ``(images, labels)``: float32 images and labels of the input shapes and dtype.
+        ``(images, labels)``: float32 images and labels of the input dtype, both of the input
+        shapes. Labels only hold values of the input labels, and 0 where the spatial
+        transform samples outside the volume.
 
     Raises:
-        ValueError: for invalid ``augment`` parameters or ranks.
+        ValueError: for an invalid ``augment`` or mismatched ranks.
 
     Example:
         >>> import tensorflow as tf
-        >>> x, y = tf_augment_3d(tf.zeros((2, 8, 8, 8, 1)), tf.zeros((2, 8, 8, 8), tf.int32), 7)
-        >>> tuple(x.shape), tuple(y.shape)
-        ((2, 8, 8, 8, 1), (2, 8, 8, 8))
+        >>> x, y = tf_augment_3d(tf.ones((2, 8, 12, 10, 1)), tf.zeros((2, 8, 12, 10), tf.int32), seed=3)
+        >>> tuple(x.shape), y.dtype.name
+        ((2, 8, 12, 10, 1), 'int32')
+        >>> z, _ = tf_augment_3d(x, y, seed=3, augment="none")
+        >>> bool(tf.reduce_all(z == x))
+        True
     """
     import tensorflow as tf
 
     p = get_augmentation_3d(augment)
     images = tf.cast(tf.convert_to_tensor(images), tf.float32)
     labels = tf.convert_to_tensor(labels)
-    if images.shape.rank != 5 or labels.shape.rank != 4:
-        raise ValueError("`images` must be (B, D, H, W, C) and `labels` (B, D, H, W). Received: "
-                         f"images with shape {images.shape}, labels with shape {labels.shape}")
-    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=24)
-    shape = tf.shape(images)
-    batch = shape[0]
+    if images.shape.rank not in (4, 5) or labels.shape.rank != images.shape.rank - 1:
+        raise ValueError(
+            "`images` must be (B, D, H, W, C) or (D, H, W, C) and `labels` (B, D, H, W) or "
+            f"(D, H, W). Received: images with shape {images.shape}, labels with shape {labels.shape}")
+    single = images.shape.rank == 4
+    if single:
+        images, labels = images[None], labels[None]
+    image_shape, label_shape = images.shape, labels.shape
+    seeds = tf.random.experimental.stateless_split(_as_seed(seed), num=20)
+    batch = tf.shape(images)[0]
 
-    def uniform(i, low=0.0, high=1.0, n=None):
-        size = [batch] if n is None else [batch, n]
-        return tf.random.stateless_uniform(size, seed=seeds[i], minval=low, maxval=high)
+    def uniform(i, low=0.0, high=1.0, shape=()):
+        return tf.random.stateless_uniform(tf.stack([batch, *shape]), seed=seeds[i], minval=low, maxval=high)
 
     def chance(i, prob):
         return uniform(i) < prob
 
-    # ---- rotation, zoom and elastic deformation: one grid
+    def per_example(value, rank=5):
+        return tf.reshape(value, [-1] + [1] * (rank - 1))
+
     if p["rotate_prob"] > 0 or p["scale_prob"] > 0 or p["elastic_prob"] > 0:
-        rotate = chance(0, p["rotate_prob"])
-        limit = p["rotate"] * math.pi / 180.0
-        allowed = tf.constant([1.0 if a in p["rotate_axes"] else 0.0 for a in range(3)])
-        angles = uniform(1, -limit, limit, 3) * allowed * tf.cast(rotate, tf.float32)[:, None]
-        zoom = tf.where(chance(2, p["scale_prob"]), uniform(3, *p["scale"]), 1.0)
-        elastic = chance(4, p["elastic_prob"])
-        spatial = (rotate | (zoom != 1.0) | elastic)
+        rotating = chance(0, p["rotate_prob"])
+        about = tf.constant([1.0 if axis in p["rotate_axes"] else 0.0 for axis in range(3)])
+        angles = uniform(1, -p["rotate"], p["rotate"], [3]) * about * (math.pi / 180.0)
+        angles = tf.where(rotating[:, None], angles, 0.0)
+        scaling = chance(2, p["scale_prob"])
+        scale = tf.where(scaling, uniform(3, *p["scale"]), 1.0)
+        inverse = tf.linalg.matrix_transpose(_rotation_matrices(angles)) / scale[:, None, None]
+        use = rotating | scaling
+        extra = (inverse,)
+        if p["elastic_prob"] > 0:
+            deforming = chance(4, p["elastic_prob"])
+            use = use | deforming
+            # Noise drawn for the whole batch: an example's field does not depend on which
+            # other examples are transformed.
+            noise = tf.random.stateless_normal(tf.concat([tf.shape(labels), [3]], 0), seed=seeds[5])
+            extra = (inverse, noise, deforming)
 
-        def warp():
-            sizes = tf.cast(shape[1:4], tf.float32)
-            grid = tf.stack(tf.meshgrid(tf.range(sizes[0]), tf.range(sizes[1]),
-                                        tf.range(sizes[2]), indexing="ij"), axis=-1)
-            centre = (sizes - 1.0) / 2.0
-            matrix = rotation_matrices(angles) / zoom[:, None, None]
-            coords = tf.einsum("bij,dhwj->bdhwi", matrix, grid - centre) + centre
-            if p["elastic_prob"] > 0 and p["elastic_alpha"] > 0:
-                noise = tf.random.stateless_normal(tf.concat([shape[:4], [3]], 0), seed=seeds[5])
-                field = _smooth(noise, p["elastic_sigma"])
-                largest = tf.reduce_max(tf.abs(field), axis=[1, 2, 3, 4], keepdims=True)
-                field = field / tf.maximum(largest, 1e-6) * p["elastic_alpha"]
-                coords += field * tf.cast(elastic, tf.float32)[:, None, None, None, None]
-            warped, moved = resample(images, labels, coords)
-            keep = spatial[:, None, None, None]
-            return (tf.where(keep[..., None], warped, images), tf.where(keep, moved, labels))
+        def warp(x, y, matrix, noise=None, deforming=None):
+            field = None
+            if noise is not None:
+                field = _update_selected(
+                    deforming, lambda zero, n: (_elastic_field(n, p["elastic_alpha"], p["elastic_sigma"]),),
+                    (tf.zeros_like(noise),), (noise,))[0]
+            return _spatial_transform(x, y, matrix, field)
 
-        images, labels = tf.cond(tf.reduce_any(spatial), warp, lambda: (images, labels))
+        # Only the drawn examples are resampled (the costliest transform here).
+        images, labels = tf.cond(tf.reduce_any(use),
+                                 lambda: _update_selected(use, warp, (images, labels), extra),
+                                 lambda: (images, labels))
 
-    # ---- mirroring
-    if p["mirror_prob"] > 0:
-        for k, axis in enumerate(p["mirror_axes"]):
-            flip = chance(6 + k, p["mirror_prob"])
-            images = tf.where(flip[:, None, None, None, None],
-                              tf.reverse(images, [axis + 1]), images)
-            labels = tf.where(flip[:, None, None, None], tf.reverse(labels, [axis + 1]), labels)
+    axes = [1, 2, 3]
 
-    # ---- intensity, relative to each example's statistics
     def moments(x):
-        mean, var = tf.nn.moments(x, axes=[1, 2, 3, 4], keepdims=True)
-        return mean, tf.sqrt(var)
+        mean, variance = tf.nn.moments(x, axes=axes, keepdims=True)
+        return mean, tf.sqrt(variance)
 
-    def per_example(values):
-        return values[:, None, None, None, None]
+    def where(use, new):
+        return tf.where(per_example(use), new, images)
 
-    if p["brightness_prob"] > 0:
-        shift = uniform(9, -p["brightness"], p["brightness"])
-        shift = tf.where(chance(10, p["brightness_prob"]), shift, 0.0)
-        images = images + per_example(shift) * moments(images)[1]
-    if p["contrast_prob"] > 0:
-        factor = uniform(11, 1 - p["contrast"], 1 + p["contrast"])
-        factor = tf.where(chance(12, p["contrast_prob"]), factor, 1.0)
-        mean = moments(images)[0]
-        images = mean + (images - mean) * per_example(factor)
-    if p["gamma_prob"] > 0:
-        gamma = tf.where(chance(13, p["gamma_prob"]), uniform(14, *p["gamma"]), 1.0)
-        low = tf.reduce_min(images, axis=[1, 2, 3, 4], keepdims=True)
-        span = tf.maximum(tf.reduce_max(images, axis=[1, 2, 3, 4], keepdims=True) - low, 1e-8)
-        adjusted = tf.pow(tf.clip_by_value((images - low) / span, 0.0, 1.0),
-                          per_example(gamma)) * span + low
-        images = tf.where(per_example(gamma != 1.0), adjusted, images)
     if p["noise_prob"] > 0:
-        sigma = tf.where(chance(15, p["noise_prob"]), uniform(16, 0.0, p["noise_std"]), 0.0)
-        noise = tf.random.stateless_normal(tf.shape(images), seed=seeds[17])
-        images = images + noise * per_example(sigma) * moments(images)[1]
-
-    # ---- low resolution
+        sigma = per_example(uniform(7, 0.0, p["noise_std"]))
+        noise = tf.random.stateless_normal(tf.shape(images), seed=seeds[8])
+        images = where(chance(6, p["noise_prob"]), images + noise * sigma * moments(images)[1])
+    if p["brightness_prob"] > 0:
+        shift = per_example(uniform(10, -p["brightness"], p["brightness"]))
+        images = where(chance(9, p["brightness_prob"]), images + shift * moments(images)[1])
+    if p["contrast_prob"] > 0:
+        factor = per_example(uniform(12, 1.0 - p["contrast"], 1.0 + p["contrast"]))
+        mean = moments(images)[0]
+        images = where(chance(11, p["contrast_prob"]), mean + (images - mean) * factor)
     if p["lowres_prob"] > 0:
-        use = chance(18, p["lowres_prob"])
-        zoom = uniform(19, *p["lowres_zoom"])
-
-        def degrade(args):
-            volume, z, on = args
-            full = tf.shape(volume)[:3]
-            small = tf.maximum(tf.cast(tf.round(tf.cast(full, tf.float32) * z), tf.int32), 1)
-            coarse = _resize3d(volume, small, "nearest")
-            back = _resize3d(coarse, full, "bilinear")
-            return tf.where(on, tf.ensure_shape(back, volume.shape), volume)
-
-        images = tf.cond(
-            tf.reduce_any(use),
-            lambda: tf.map_fn(degrade, (images, zoom, use),
-                              fn_output_signature=tf.TensorSpec(images.shape[1:], tf.float32)),
-            lambda: images)
+        use = chance(13, p["lowres_prob"])
+        zoom = uniform(14, *p["lowres_zoom"])
+        images = tf.cond(tf.reduce_any(use),
+                         lambda: _update_selected(use, lambda x, z: (_low_resolution(x, z),), (images,), (zoom,))[0],
+                         lambda: images)
+    if p["gamma_prob"] > 0:
+        gamma = per_example(uniform(16, *p["gamma"]))
+        low = tf.reduce_min(images, axis=axes, keepdims=True)
+        span = tf.maximum(tf.reduce_max(images, axis=axes, keepdims=True) - low, 1e-8)
+        images = where(chance(15, p["gamma_prob"]),
+                       tf.pow(tf.clip_by_value((images - low) / span, 0.0, 1.0), gamma) * span + low)
+    if p["mirror_prob"] > 0:
+        for axis in p["mirror_axes"]:
+            flip = chance(17 + axis, p["mirror_prob"])
+            images = tf.where(per_example(flip), tf.reverse(images, [axis + 1]), images)
+            labels = tf.where(per_example(flip, 4), tf.reverse(labels, [axis + 1]), labels)
+    images, labels = tf.ensure_shape(images, image_shape), tf.ensure_shape(labels, label_shape)
+    if single:
+        images, labels = images[0], labels[0]
     return images, labels

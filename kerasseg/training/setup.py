@@ -330,10 +330,12 @@ def _patch(settings, plan, store, stride, model_name, model_options):
         return auto_patch_size(set(store.slice_shapes), stride)
     raw = settings["patch_size"]
     patch = (raw,) * len(strides) if isinstance(raw, int) else tuple(raw)
-    if any(p % s for p, s in zip(patch, strides)):
+    if len(patch) != len(strides) or any(p % s for p, s in zip(patch, strides)):
+        what = (f"stride {strides[0]}" if len(set(strides)) == 1
+                else f"strides {tuple(strides)} (per axis)")
         raise ValueError(
-            f"`patch_size` must be a multiple of the model strides {tuple(strides)} (per axis) "
-            f"for {model_name} with {model_options}. Received: patch_size={raw!r}"
+            f"`patch_size` must be a multiple of the model {what} for {model_name} with "
+            f"{model_options}. Received: patch_size={raw!r}"
         )
     row = plan.row("patch_size") if plan is not None else None
     return patch, (row.reason if row is not None and not row.given
