@@ -52,7 +52,10 @@ def _patch_size(text):
         values = [int(p) for p in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--patch-size must be 'auto', N or HxW. Received: {text!r}") from None
+            f"--patch-size must be 'auto', N, HxW or DxHxW. Received: {text!r}") from None
+    if len(values) not in (1, 2, 3) or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"--patch-size must be 'auto', N, HxW or DxHxW (positive). Received: {text!r}")
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -108,12 +111,12 @@ def _duration(text):
 
 
 def _model_help():
-    """The --model help of train and plan: the 2-D families, which training accepts."""
+    """The --model help of train and plan: the 2-D and the 3-D families."""
     from kerasseg.models import list_models
 
-    return (f"2-D model family, one of {', '.join(list_models(spatial_dims=2))} (default: "
-            f"unet); the 3-D families ({', '.join(list_models(spatial_dims=3))}) cannot be "
-            "trained yet")
+    return (f"model family: a 2-D one ({', '.join(list_models(spatial_dims=2))}; default "
+            f"unet) trains on slices, a 3-D one ({', '.join(list_models(spatial_dims=3))}) "
+            "on 3-D patches (--mode 3d)")
 
 
 def _add_planned_options(p):
@@ -133,9 +136,10 @@ def _add_planned_options(p):
                    help=f"per-replica batch size ({PLANNED})")
     p.add_argument("--steps-per-epoch", type=int, default=None, help=f"{PLANNED}: 100")
     p.add_argument("--patch-size", type=_patch_size, default=None,
-                   help=f"auto, N or HxW ({PLANNED})")
+                   help=f"auto, N, HxW, or DxHxW for a 3-D family ({PLANNED})")
     p.add_argument("--mode", choices=list(MODES), default=None,
-                   help=f"{PLANNED}: 2d for images, 2.5d for volumes")
+                   help=f"{PLANNED}: 2d for images, 2.5d for volumes with a 2-D family, "
+                        "3d (3-D patches) with a 3-D family")
     p.add_argument("--context", type=int, default=None,
                    help=f"2.5-D neighbours on each side ({PLANNED})")
     p.add_argument("--slice-axis", type=_slice_axes, default=None, metavar="AXIS[,AXIS...]",

@@ -142,16 +142,18 @@ def _case_ids(where, value):
 
 
 def _size(where, value):
-    items = _sequence(where, value, "(height, width), two positive integers")
-    if len(items) != 2 or not all(_is_int(item) and item > 0 for item in items):
-        _fail(where, "(height, width), two positive integers", value)
-    return (int(items[0]), int(items[1]))
+    expected = "(height, width) or (depth, height, width), positive integers"
+    items = _sequence(where, value, expected)
+    if len(items) not in (2, 3) or not all(_is_int(item) and item > 0 for item in items):
+        _fail(where, expected, value)
+    return tuple(int(item) for item in items)
 
 
 def _image_axes(where, value):
     axes = _integers(where, value)
-    if not all(axis in (0, 1) for axis in axes):
-        _fail(where, "a list of image axes (0 = rows, 1 = columns)", value)
+    if not all(axis in (0, 1, 2) for axis in axes):
+        _fail(where, "a list of image axes (0 = rows, 1 = columns; for a 3-D model "
+              "0..2 = depth, rows, columns)", value)
     return axes
 
 
@@ -287,10 +289,10 @@ class _Record:
         Example:
             >>> Preprocessing.from_dict({"mode": "2.5d", "context": 1}).slice_axis
             0
-            >>> Preprocessing.from_dict({"mode": "3d"})
+            >>> Preprocessing.from_dict({"mode": "4d"})
             Traceback (most recent call last):
             ...
-            ValueError: `Preprocessing.mode` must be one of ['2d', '2.5d']. Received: '3d'
+            ValueError: `Preprocessing.mode` must be one of ['2d', '2.5d', '3d']. Received: '4d'
         """
         where = where or cls.__name__
         if not isinstance(data, dict):
@@ -353,14 +355,15 @@ class Preprocessing(_Record):
     """How a model's input was prepared in training (the spec of :mod:`kerasseg.data.spec`).
 
     Attributes:
-        mode: ``"2d"`` (one slice per input) or ``"2.5d"`` (neighbouring slices as channels).
+        mode: ``"2d"`` (one slice per input), ``"2.5d"`` (neighbouring slices as channels)
+            or ``"3d"`` (3-D patches).
         context: neighbours on each side in 2.5-D (0 in 2-D).
         slice_axis: the array axis of ``(D, H, W)`` volumes slices are taken across, or a
             tuple of axes for a multi-view model.
         normalization: intensity normalization ``{"method": ..., "params": {...}}``.
         target_spacing: resampling target in ``(x, y[, z])`` mm (``None`` entries keep an
             axis), or ``None`` for no resampling.
-        patch_size: the training patch ``(h, w)``, or ``None``.
+        patch_size: the training patch ``(h, w)`` (``(d, h, w)`` in mode ``"3d"``), or ``None``.
         version: the pipeline's spec version (``kerasseg.data.spec.SPEC_VERSION``),
             stored under ``version`` (the record's ``schema_version``).
 
@@ -375,7 +378,7 @@ class Preprocessing(_Record):
 
     _VERSION_KEY = "version"
 
-    mode: str = _field(_choice("2d", "2.5d"))
+    mode: str = _field(_choice("2d", "2.5d", "3d"))
     context: int = _field(_non_negative_int, 0)
     slice_axis: Any = _field(_slice_axis, 0)
     normalization: dict = _field(_normalization,
@@ -389,6 +392,17 @@ class Preprocessing(_Record):
             _fail("Preprocessing.context", "0 when mode is '2d'", self.context)
         if self.mode == "2.5d" and self.context < 1:
             _fail("Preprocessing.context", "at least 1 when mode is '2.5d'", self.context)
+        if self.mode == "3d":
+            if self.context != 0:
+                _fail("Preprocessing.context", "0 when mode is '3d'", self.context)
+            if self.slice_axes != (0,):
+                _fail("Preprocessing.slice_axis", "0 when mode is '3d'", self.slice_axis)
+            if self.patch_size is not None and len(self.patch_size) != 3:
+                _fail("Preprocessing.patch_size", "(depth, height, width) when mode is '3d'",
+                      list(self.patch_size))
+        elif self.patch_size is not None and len(self.patch_size) != 2:
+            _fail("Preprocessing.patch_size", f"(height, width) when mode is {self.mode!r}",
+                  list(self.patch_size))
 
     @property
     def slice_axes(self):
@@ -417,7 +431,8 @@ class ModelInfo(_Record):
         num_classes: output channels (classes, background included).
         channels: input channels (image channels times ``2 * context + 1``).
         preprocessing: the training :class:`Preprocessing`.
-        patch_size: the training patch ``(h, w)``; larger images are predicted in tiles.
+        patch_size: the training patch ``(h, w)`` (``(d, h, w)`` in mode ``"3d"``); larger
+            images are predicted in tiles (volumes by sliding window).
         stride: the model's total downsampling; inputs are padded to a multiple of it.
         model_options: the family's build options (``{"depth": 3, ...}``).
         class_names: a name per class.
@@ -425,8 +440,9 @@ class ModelInfo(_Record):
         spatial_dims: 2 for image data sets, 3 for volumes.
         format: the data set format (``"decathlon"``, ``"folder"``, ``"promise12"``, ...).
         training_data: the data set folder it was trained on.
-        flip_axes: image axes (0 rows, 1 columns) that training flipped, which flip TTA
-            uses; ``None`` (files from before it was recorded) means both.
+        flip_axes: image axes (0 rows, 1 columns; 0..2 for a 3-D model) that training
+            flipped, which flip TTA uses; ``None`` (files from before it was recorded)
+            means both.
         label_values: the mask value of each class, when the data set declares them.
         shift_offsets: ``(row, column)`` pixel offsets whose predictions inference
             averages, or ``None``.
@@ -493,6 +509,13 @@ class ModelInfo(_Record):
         if self.label_values is not None and len(self.label_values) != self.num_classes:
             _fail("ModelInfo.label_values", f"a mask value for each of the {self.num_classes} "
                   "classes", list(self.label_values))
+        dims = 3 if self.preprocessing.mode == "3d" else 2
+        if len(self.patch_size) != dims:
+            _fail("ModelInfo.patch_size", f"{dims} sizes for a model of mode "
+                  f"{self.preprocessing.mode!r}", list(self.patch_size))
+        if self.flip_axes is not None and any(axis >= dims for axis in self.flip_axes):
+            _fail("ModelInfo.flip_axes", f"axes below {dims} for a model of mode "
+                  f"{self.preprocessing.mode!r}", list(self.flip_axes))
 
     @classmethod
     def _migrate(cls, data, version):
@@ -564,7 +587,7 @@ class RunSettings(_Record):
     batch_size: int = _field(_positive_int, FIXED_DEFAULTS["batch_size"])
     steps_per_epoch: Optional[int] = _field(_optional(_positive_int), None)
     patch_size: Any = _field(_optional(_run_patch), FIXED_DEFAULTS["patch_size"])
-    mode: str = _field(_choice("2d", "2.5d"), FIXED_DEFAULTS["mode"])
+    mode: str = _field(_choice("2d", "2.5d", "3d"), FIXED_DEFAULTS["mode"])
     context: Optional[int] = _field(_optional(_non_negative_int), None)
     slice_axis: Any = _field(_slice_axis, FIXED_DEFAULTS["slice_axis"])
     normalization: Any = _field(_normalization_setting, FIXED_DEFAULTS["normalization"])

@@ -28,6 +28,11 @@ class names and training patch size, so :class:`Predictor` needs no other option
    axis and averages the views' softmax outputs;
 6. class probabilities are taken back to the original grid (linear) and the label map
    is their argmax, so the prediction has the input's shape and geometry.
+
+A 3-D model (spec mode ``"3d"``) predicts the preprocessed volume by sliding window
+(:mod:`kerasseg.sliding_window`): windows of its training patch overlapping by ``overlap``
+(0.5), blended with Gaussian importance weights (sigma = patch / 8), with ``tta=True``
+mirrored on every combination of the axes its training mirrored; then step 6.
 """
 
 import os
@@ -176,7 +181,16 @@ class Predictor:
         self.canvas = self.patch if normalization in SPATIAL_STATISTICS else (0, 0)
         self.activation = _activation(model, info, self.num_classes)
         self.tta = bool(tta)
-        self.flips = tta_flips(info.flip_axes)
+        self.volumetric = info.preprocessing.mode == "3d"
+        if self.volumetric:
+            # Mirroring in 3-D: identity plus each axis training mirrored (every subset of
+            # them is predicted when tta is on, see predict_volume).
+            self.flips = ((),) + tuple((axis,) for axis in (info.flip_axes or ()))
+            if shifts is not None and list(shifts) not in ([(0, 0)], [[0, 0]]):
+                raise ValueError("`shifts` are for 2-D models; a 3-D model predicts by "
+                                 f"sliding window. Received: shifts={shifts!r}")
+        else:
+            self.flips = tta_flips(info.flip_axes)
         if self.tta and len(self.flips) == 1:
             raise ValueError(
                 "flip test-time augmentation needs a model trained with flips; this one was "
@@ -288,6 +302,42 @@ class Predictor:
                 weight[:, top:top + tile_h, left:left + tile_w] += window
         return (total / weight)[:, :height, :width]
 
+    def predict_volume(self, volume):
+        """Class probabilities of a 3-D model for a preprocessed volume, by sliding window.
+
+        Windows of the training patch overlap by ``overlap`` and are blended with Gaussian
+        importance weights (sigma = patch / 8); with ``tta`` every combination of the axes
+        the model was trained mirrored on is predicted and averaged.
+
+        Args:
+            volume: float32 ``(D, H, W, C)`` preprocessed as the model expects (any size;
+                axes shorter than the patch are padded).
+
+        Returns:
+            float32 ``(D, H, W, K')`` probabilities (``K' = 2`` for a one-channel model).
+
+        Raises:
+            ValueError: for a 2-D model, or a volume whose channels differ from the model's.
+
+        Example:
+            >>> probs = Predictor("runs/h3d/best.keras").predict_volume(volume)  # doctest: +SKIP
+        """
+        from kerasseg.sliding_window import sliding_window_predict
+
+        if not self.volumetric:
+            raise ValueError("predict_volume is for 3-D models (spec mode '3d'); this one "
+                             f"was trained in mode {self.spec['mode']!r}: use predict_slices.")
+        volume = np.asarray(volume, dtype="float32")
+        expected = self.model.input_shape[-1]
+        if volume.ndim != 4 or volume.shape[-1] != expected:
+            raise ValueError(f"`volume` must be (D, H, W, {expected}) for this model. "
+                             f"Received: volume of shape {volume.shape}")
+        mirror = tuple(axis for flips in self.flips for axis in flips) if self.tta else ()
+        return sliding_window_predict(
+            volume, self._forward, tuple(self.patch), 2 if self.num_classes == 1 else self.num_classes,
+            overlap=self.overlap, batch_size=max(1, min(self.batch_size, 2)),
+            mirror_axes=mirror)
+
     # ----------------------------------------------------------------- whole cases
 
     def predict_case(self, case, return_probabilities=False):
@@ -309,6 +359,10 @@ class Predictor:
         from kerasseg.data.preprocess import extract_slices
 
         prepared = prepare_case(case, self.spec)
+        if self.volumetric:
+            scores = restore_prediction(self.predict_volume(prepared.image), prepared, order=1)
+            label = np.argmax(scores, axis=-1).astype("int32")
+            return (label, scores) if return_probabilities else label
         axes = slice_axes(self.spec)
         scores = None
         for axis in axes:

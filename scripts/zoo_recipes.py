@@ -139,6 +139,20 @@ RECIPES = {
         # Predicting at other spacings than the trained 1/3 mm scored lower (0.3 mm: 0.8875,
         # 0.375 mm: 0.881; averaging 0.3, 1/3 and 0.375 mm: 0.889).
     ),
+    "hippocampus-unet3d": dict(
+        HIPPOCAMPUS, arch="unet3d", weights_dtype="float16",
+        summary="3-D U-Net for the anterior and posterior hippocampus in T1 MRI: 3-D patches "
+                "of the volume, predicted by Gaussian sliding window.",
+        # Everything but the split, the seed and the budget comes from the plan of the data
+        # (`kerasseg plan --data msd_hippocampus --model unet3d`): mode 3d, whole median
+        # volumes (40x56x40) with foreground oversampling, pooling 2 on every axis (1 mm
+        # isotropic), depth 3, 32 filters, instance normalization, batch 5, 100 steps per
+        # epoch, AdamW 1e-3 with a cosine schedule, the 3-D default augmentation without
+        # mirroring (two classes told apart by side), mixed bfloat16. The budget fits the
+        # epochs to the step time measured on this machine.
+        args=["--model", "unet3d", "--budget", "75m", "--test-fraction", "0.2",
+              "--val-fraction", "0.1", "--seed", "0", "--no-evaluate"],
+    ),
     "isbi2012-unet": dict(
         arch="unet", weights_dtype="float16",
         data="isbi2012_membrane/train",

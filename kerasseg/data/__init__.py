@@ -8,8 +8,8 @@
 * :mod:`~kerasseg.data.spec` (what a model sees), :mod:`~kerasseg.data.prepare` (one case
   at a time), :mod:`~kerasseg.data.cache` (prepared cases held for the pipelines),
   :mod:`~kerasseg.data.pipeline` (``tf.data``: :func:`make_dataset`),
-  :mod:`~kerasseg.data.preprocess` and :mod:`~kerasseg.data.augment` are imported on
-  first use.
+  :mod:`~kerasseg.data.preprocess`, :mod:`~kerasseg.data.augment` (2-D) and
+  :mod:`~kerasseg.data.augment3d` (3-D, in-graph) are imported on first use.
 
 Example:
     >>> from kerasseg.data import load_dataset
@@ -42,7 +42,7 @@ from kerasseg.data.io import (
 from kerasseg.data.sources import FORMATS
 from kerasseg.data.types import CaseData, Geometry
 
-_LAZY_MODULES = ("preprocess", "augment", "spec", "prepare", "cache", "pipeline", "split")
+_LAZY_MODULES = ("preprocess", "augment", "augment3d", "spec", "prepare", "cache", "pipeline", "split")
 _LAZY_NAMES = {
     "make_dataset": "pipeline",
     "make_eval_dataset": "pipeline",

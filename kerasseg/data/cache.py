@@ -21,7 +21,7 @@ import numpy as np
 from kerasseg.data.errors import DataError
 from kerasseg.data.prepare import check_cases, describe, label_values, prepare_case, source_items
 from kerasseg.data.preprocess import class_locations
-from kerasseg.data.spec import check_spec, patch_pair, slice_axes
+from kerasseg.data.spec import check_spec, patch_dims, patch_shape, slice_axes
 from kerasseg.files import atomic_path
 
 __all__ = ["CaseStore"]
@@ -80,11 +80,13 @@ class CaseStore:
             and memory-mapped) or ``None`` (prepare a case again on every access).
         require_labels: raise for a case without a label map.
         num_classes: check labels against ``[0, num_classes)``; inferred if ``None``.
-        patch_size: the patch size slices are cropped to; ``None`` requires one slice shape.
+        patch_size: the patch size slices (or, in mode ``"3d"``, volumes) are cropped to;
+            ``None`` requires one slice (volume) shape.
         workers: threads that prepare cases (default: up to 8, one per CPU).
 
     Attributes:
-        shapes: each view's array shape ``(slices, h, w)``.
+        shapes: each view's array shape ``(slices, h, w)`` (in mode ``"3d"``: each
+            volume's ``(d, h, w)``).
         channels: image channels per case.
         num_classes: the checked number of classes.
         slice_shape: the first view's slice shape ``(h, w)``.
@@ -145,7 +147,8 @@ class CaseStore:
 
         Args:
             num_classes: labels must lie in ``[0, num_classes)``; inferred if ``None``.
-            patch_size: ``None`` requires one slice shape over all views.
+            patch_size: ``None`` requires one slice shape over all views (one volume
+                shape in mode ``"3d"``).
 
         Returns:
             The number of classes.
@@ -155,9 +158,11 @@ class CaseStore:
             ValueError: for differing slice shapes without ``patch_size``.
         """
         views = [self.items[i] for i, _ in self.views]
+        dims = patch_dims(self.spec["mode"])
+        shapes = self.shapes if dims == 3 else self.slice_shapes
         return check_cases(views, [self.ids[i] for i, _ in self.views],
-                           self._channels, self._values, self.slice_shapes,
-                           num_classes, patch_pair(patch_size))
+                           self._channels, self._values, shapes,
+                           num_classes, patch_shape(patch_size, dims))
 
     def serves(self, spec):
         """Whether the store holds cases prepared as ``spec`` prepares them (patch size aside)."""

@@ -5,6 +5,9 @@
   foreground oversampling and augmentation. Fixed seeds give the same sequence.
 * :func:`make_eval_dataset` yields every slice of every volume, in order, unaugmented.
 
+With a ``"3d"`` spec both yield 3-D patches instead (:mod:`kerasseg.data.volume_pipeline`):
+foreground-oversampled patches augmented in the graph, and tiles covering every case.
+
 The spec that decides what a model sees is in :mod:`kerasseg.data.spec`, the preparation
 of one case in :mod:`kerasseg.data.prepare`, the store of prepared cases in
 :mod:`kerasseg.data.cache`.
@@ -15,7 +18,8 @@ import numpy as np
 from kerasseg.data.augment import AUGMENT_BACKENDS, AlbumentationsAugmenter, get_augmentation, tf_augment
 from kerasseg.data.cache import CaseStore
 from kerasseg.data.preprocess import _window, crop_or_pad, extract_slice, sample_patch_start
-from kerasseg.data.spec import check_spec, make_preprocessing_spec, patch_pair
+from kerasseg.data.dataset_options import dataset_options as _options
+from kerasseg.data.spec import check_spec, make_preprocessing_spec, patch_dims, patch_shape
 
 __all__ = ["make_dataset", "make_eval_dataset"]
 
@@ -30,17 +34,6 @@ def _check_shard(shard):
     if num < 1 or not 0 <= index < num:
         raise ValueError(f"`shard` must satisfy num_shards >= 1 and 0 <= index < num_shards. Received: shard={shard!r}")
     return num, index
-
-
-def _options(explicit_shard):
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF if explicit_shard else tf.data.experimental.AutoShardPolicy.DATA
-    )
-    return options
 
 
 def _window_slice(volume, z, starts, size, context):
@@ -66,8 +59,25 @@ def _resolve(spec, mode, context, normalization, target_spacing, slice_axis, pat
         return make_preprocessing_spec(mode, context, normalization, target_spacing, slice_axis, patch_size)
     spec = dict(check_spec(spec))
     if patch_size is not None:
-        spec["patch_size"] = patch_pair(patch_size)
+        spec["patch_size"] = patch_shape(patch_size, patch_dims(spec["mode"]))
     return spec
+
+
+def _patches(source, spec, cache, num_classes, batch_size, foreground_prob, shard, **options):
+    """The 3-D branch of :func:`make_dataset` (its arguments checked the same way)."""
+    from kerasseg.data.volume_pipeline import make_patch_dataset
+
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if not 0.0 <= foreground_prob <= 1.0:
+        raise ValueError(f"`foreground_prob` must be in [0, 1]. Received: foreground_prob={foreground_prob}")
+    shard = _check_shard(shard)
+    store = _store(source, spec, cache, num_classes)
+    samples = options["samples_per_epoch"]
+    if samples is not None and (not isinstance(samples, (int, np.integer)) or samples < 1):
+        raise ValueError(f"`samples_per_epoch` must be a positive integer. Received: samples_per_epoch={samples!r}")
+    return make_patch_dataset(store, spec, batch_size=batch_size, foreground_prob=foreground_prob,
+                              shard=shard, **options)
 
 
 def make_dataset(
@@ -94,7 +104,7 @@ def make_dataset(
     drop_remainder=True,
     spec=None,
 ):
-    """Build the training ``tf.data.Dataset`` of 2-D (or 2.5-D) slices or patches.
+    """Build the training ``tf.data.Dataset`` of 2-D (or 2.5-D) slices or patches, or 3-D patches.
 
     Every case is loaded, preprocessed (normalized, resampled) and checked once, up front,
     in a thread pool; then each sample picks a case, a slice and a patch (centred on a
@@ -108,9 +118,13 @@ def make_dataset(
             :class:`~kerasseg.data.cache.CaseStore` already prepared by the same spec
             (then ``cache`` is not used).
         patch_size: ``(h, w)`` or int: slices are cropped/padded to it (needed when
-            cases differ in slice shape). ``None`` uses whole slices.
+            cases differ in slice shape). ``None`` uses whole slices. In mode ``"3d"``:
+            ``(d, h, w)``, the 3-D patch.
         batch_size: examples per batch.
-        mode: ``"2d"`` or ``"2.5d"``.
+        mode: ``"2d"``, ``"2.5d"`` or ``"3d"`` (3-D patches: see
+            :func:`kerasseg.data.volume_pipeline.make_patch_dataset`; ``augment`` then
+            names a 3-D preset or dict of :mod:`kerasseg.data.augment3d`, applied in the
+            graph whatever ``augment_backend`` says).
         context: neighbouring slices on each side as channels in ``"2.5d"`` (default 1).
         normalization: see :class:`~kerasseg.data.preprocess.Normalizer`.
         target_spacing: resampling target in ``(x, y[, z])`` order, ``None`` entries
@@ -157,6 +171,11 @@ def make_dataset(
     import tensorflow as tf
 
     spec = _resolve(spec, mode, context, normalization, target_spacing, slice_axis, patch_size)
+    if spec["mode"] == "3d":
+        return _patches(source, spec, cache, num_classes, batch_size, foreground_prob, shard,
+                        augment=augment, shuffle=shuffle, repeat=repeat,
+                        samples_per_epoch=samples_per_epoch, seed=seed,
+                        num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)
     params = get_augmentation(augment)
     if augment_backend not in AUGMENT_BACKENDS:
         raise ValueError(
@@ -272,6 +291,9 @@ def make_eval_dataset(
         num_classes: check labels against ``[0, num_classes)``; inferred if ``None``.
         return_index: also yield an int32 ``(B, 2)`` tensor of ``(case_index, slice_index)``
             (with a multi-view spec, the first entry counts views: case * views + view).
+            In mode ``"3d"`` the dataset yields patch-sized tiles covering every case
+            (:func:`kerasseg.data.volume_pipeline.make_tile_dataset`) and the index is
+            ``(case, z, y, x)``.
 
     Returns:
         ``tf.data.Dataset`` of ``(image, label)`` or ``(image, label, index)`` batches.
@@ -290,6 +312,12 @@ def make_eval_dataset(
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
     shard = _check_shard(shard)
     store = _store(source, spec, cache, num_classes)
+    if spec["mode"] == "3d":
+        from kerasseg.data.volume_pipeline import make_tile_dataset
+
+        return make_tile_dataset(store, spec, batch_size=batch_size,
+                                 num_parallel_calls=num_parallel_calls, shard=shard,
+                                 return_index=return_index)
     context = spec["context"]
     height, width = spec["patch_size"] if spec["patch_size"] is not None else store.slice_shape
     channels = store.channels * (2 * context + 1)

@@ -16,7 +16,7 @@ import numpy as np
 from kerasseg.data.errors import DataError
 from kerasseg.data.preprocess import Normalizer, resample, resample_label, resample_to_shape
 from kerasseg.data.spec import make_preprocessing_spec  # noqa: F401 (the examples use it)
-from kerasseg.data.spec import check_spec, patch_pair, slice_axes
+from kerasseg.data.spec import check_spec, patch_dims, patch_shape, slice_axes
 from kerasseg.data.types import CaseData, Geometry
 
 __all__ = ["preprocess_case", "PreparedCase", "prepare_case", "prepare_cases", "restore_prediction",
@@ -249,7 +249,8 @@ def check_cases(items, ids, channels, values, slice_shapes, num_classes, patch_s
         ids: their identifiers, one entry per view.
         channels: each view's image channels.
         values: each view's label values (:func:`label_values`).
-        slice_shapes: each view's slice shape ``(h, w)``.
+        slice_shapes: each view's slice shape ``(h, w)``, or each volume's shape
+            ``(d, h, w)`` in mode ``"3d"``.
         num_classes: the classes labels must lie in, or ``None`` to infer it.
         patch_size: the patch size; ``None`` requires one slice shape for all views.
 
@@ -281,11 +282,13 @@ def check_cases(items, ids, channels, values, slice_shapes, num_classes, patch_s
             )
     shapes = sorted({tuple(shape) for shape in slice_shapes})
     if patch_size is None and len(shapes) > 1:
+        volumes = len(shapes[0]) == 3
+        what, example = ("volume", "(64, 64, 64)") if volumes else ("slice", "(256, 256)")
         raise ValueError(
-            "`patch_size` must be given when cases have different slice shapes (batching needs "
-            f"one shape); found {shapes[:5]}{' ...' if len(shapes) > 5 else ''}. "
-            "Received: patch_size=None. Pass e.g. patch_size=(256, 256): slices are then cropped "
-            "or padded to it."
+            f"`patch_size` must be given when cases have different {what} shapes (batching "
+            f"needs one shape); found {shapes[:5]}{' ...' if len(shapes) > 5 else ''}. "
+            f"Received: patch_size=None. Pass e.g. patch_size={example}: {what}s are then "
+            "cropped or padded to it."
         )
     return int(num_classes)
 
@@ -328,9 +331,12 @@ def prepare_cases(source, spec, *, require_labels=True, num_classes=None, patch_
         found = label_values(case.label) if case.label is not None else [0]
         values += [found] * len(axes)
         shape = case.image.shape[:3]
-        shapes += [tuple(n for i, n in enumerate(shape) if i != axis) for axis in axes]
+        if spec["mode"] == "3d":
+            shapes.append(tuple(shape))
+        else:
+            shapes += [tuple(n for i, n in enumerate(shape) if i != axis) for axis in axes]
     views = len(axes)
     check_cases([i for i in items for _ in range(views)], [i for i in ids for _ in range(views)],
                 [c.image.shape[-1] for c in prepared for _ in range(views)], values, shapes,
-                num_classes, patch_pair(patch_size))
+                num_classes, patch_shape(patch_size, patch_dims(spec["mode"])))
     return prepared

@@ -11,9 +11,10 @@ import numpy as np
 
 from kerasseg.data.preprocess import Normalizer
 
-__all__ = ["MODES", "SPEC_VERSION", "make_preprocessing_spec", "slice_axes", "check_spec", "patch_pair"]
+__all__ = ["MODES", "SPEC_VERSION", "make_preprocessing_spec", "slice_axes", "check_spec",
+           "patch_pair", "patch_shape", "patch_dims"]
 
-MODES = ("2d", "2.5d")
+MODES = ("2d", "2.5d", "3d")
 SPEC_VERSION = 1
 
 
@@ -23,9 +24,10 @@ def make_preprocessing_spec(
     """Build (and validate) the JSON-able preprocessing spec stored with a model.
 
     Args:
-        mode: ``"2d"`` (one slice per input) or ``"2.5d"`` (the slice plus ``context``
-            neighbours on each side as extra channels).
-        context: neighbours on each side; default 0 for ``"2d"`` and 1 for ``"2.5d"``.
+        mode: ``"2d"`` (one slice per input), ``"2.5d"`` (the slice plus ``context``
+            neighbours on each side as extra channels) or ``"3d"`` (3-D patches of the
+            volume, for the 3-D families; no context, ``slice_axis`` 0).
+        context: neighbours on each side; default 1 for ``"2.5d"``, 0 otherwise.
         normalization: a method name of :class:`~kerasseg.data.preprocess.Normalizer`,
             its dict form or a ``Normalizer``.
         target_spacing: resampling target in ``(x, y[, z])`` order (``None`` entries keep
@@ -34,7 +36,8 @@ def make_preprocessing_spec(
             or several distinct axes (e.g. ``(0, 1, 2)``) for a multi-view model: training
             draws slices across every listed axis and prediction averages the class
             probabilities of all views.
-        patch_size: training patch size ``(h, w)`` (an int means square), or ``None``.
+        patch_size: training patch size ``(h, w)``, or ``(d, h, w)`` in ``"3d"`` (an int
+            means the same on every axis), or ``None``.
 
     Returns:
         dict with keys ``version, mode, context, slice_axis, target_spacing,
@@ -51,14 +54,20 @@ def make_preprocessing_spec(
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {list(MODES)}. Received: mode={mode!r}")
     if context is None:
-        context = 0 if mode == "2d" else 1
+        context = 1 if mode == "2.5d" else 0
     if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 0:
         raise ValueError(f"`context` must be an integer >= 0. Received: context={context!r}")
     if mode == "2d" and context != 0:
         raise ValueError(f"`context` must be 0 when mode='2d' (use mode='2.5d'). Received: context={context}")
     if mode == "2.5d" and context < 1:
         raise ValueError(f"`context` must be >= 1 when mode='2.5d'. Received: context={context}")
+    if mode == "3d" and context != 0:
+        raise ValueError(f"`context` must be 0 when mode='3d' (a 3-D patch holds its "
+                         f"neighbours). Received: context={context}")
     axes = _slice_axes(slice_axis)
+    if mode == "3d" and axes != [0]:
+        raise ValueError("`slice_axis` must be 0 when mode='3d' (the volume is not sliced). "
+                         f"Received: slice_axis={slice_axis!r}")
     if target_spacing is not None:
         target_spacing = [None if s is None else float(s) for s in target_spacing]
         if len(target_spacing) not in (2, 3) or any(s is not None and not s > 0 for s in target_spacing):
@@ -73,7 +82,7 @@ def make_preprocessing_spec(
         "slice_axis": axes[0] if len(axes) == 1 else axes,
         "target_spacing": target_spacing,
         "normalization": Normalizer.from_spec(normalization).to_dict(),
-        "patch_size": patch_pair(patch_size),
+        "patch_size": patch_shape(patch_size, patch_dims(mode)),
     }
 
 
@@ -133,6 +142,63 @@ def patch_pair(patch_size):
             f"`patch_size` must be an int or a pair of positive ints (h, w). Received: patch_size={patch_size}"
         )
     return [int(p) for p in patch_size]
+
+
+def patch_dims(mode):
+    """Return the number of patch axes of a slicing mode: 3 for ``"3d"``, else 2.
+
+    Args:
+        mode: one of :data:`MODES`.
+
+    Returns:
+        2 or 3.
+
+    Raises:
+        ValueError: for an unknown mode.
+
+    Example:
+        >>> patch_dims("2.5d"), patch_dims("3d")
+        (2, 3)
+    """
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {list(MODES)}. Received: mode={mode!r}")
+    return 3 if mode == "3d" else 2
+
+
+def patch_shape(patch_size, dims):
+    """Return a patch size as a list of ``dims`` ints (an int means the same on every axis).
+
+    Args:
+        patch_size: an int, ``dims`` positive ints, or ``None``.
+        dims: 2 (``[h, w]``) or 3 (``[d, h, w]``).
+
+    Returns:
+        A list of ``dims`` ints, or ``None`` for ``None``.
+
+    Raises:
+        ValueError: for anything else.
+
+    Example:
+        >>> patch_shape(32, 3), patch_shape((16, 32, 32), 3), patch_shape(None, 3)
+        ([32, 32, 32], [16, 32, 32], None)
+    """
+    if dims == 2:
+        return patch_pair(patch_size)
+    if patch_size is None:
+        return None
+    if isinstance(patch_size, (int, np.integer)) and not isinstance(patch_size, bool):
+        patch_size = (patch_size,) * dims
+    try:
+        values = list(patch_size)
+    except TypeError:
+        values = None
+    if (values is None or len(values) != dims
+            or any(isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1
+                   for p in values)):
+        raise ValueError(
+            f"`patch_size` must be an int or {dims} positive ints (d, h, w) in mode '3d'. "
+            f"Received: patch_size={patch_size!r}")
+    return [int(p) for p in values]
 
 
 def check_spec(spec):

@@ -15,7 +15,8 @@ Example:
 from kerasseg.plan.fingerprint import Fingerprint, IntensityStats, fingerprint
 from kerasseg.plan.planner import (
     PLANNED, PLANNED_MODEL_OPTIONS, Plan, PlanRow, auto_patch_size, parse_duration, plan_training,
-    trainable_model)
+    plan_volumetric, trainable_model)
 
 __all__ = ["PLANNED", "PLANNED_MODEL_OPTIONS", "Fingerprint", "IntensityStats", "Plan", "PlanRow", "auto_patch_size",
-           "fingerprint", "parse_duration", "plan_training", "trainable_model"]
+           "fingerprint", "parse_duration", "plan_training", "plan_volumetric",
+           "trainable_model"]

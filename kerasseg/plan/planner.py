@@ -7,7 +7,9 @@ experiment planner does. An option the user gives explicitly replaces its row.
 The rules (each row of :class:`Plan` records which one fired and why):
 
 * **dimensionality**: 2-D images train in 2-D. Volumes train in 2.5-D (the slice and its
-  neighbours as channels). Anisotropic volumes (coarsest spacing at least
+  neighbours as channels) with a 2-D family, in 3-D (patches of the volume, mode ``"3d"``)
+  with a 3-D family (``unet3d``, ``vnet``), whose pooling, kernels, patch and batch follow
+  nnU-Net's rules (:mod:`kerasseg.plan.topology`). Anisotropic volumes (coarsest spacing at least
   :data:`ANISOTROPY` times the finest) are sliced across their coarse axis with one
   neighbour on each side; near-isotropic ones across all three axes (a multi-view model
   whose prediction averages the three views) with two neighbours on each side.
@@ -70,7 +72,8 @@ PLANNED = ("mode", "context", "slice_axis", "target_spacing", "normalization", "
 
 
 # Model options the planner may fill (entries of ``model_options``).
-PLANNED_MODEL_OPTIONS = ("depth", "base_filters", "normalization")
+PLANNED_MODEL_OPTIONS = ("depth", "base_filters", "normalization", "pool_sizes",
+                         "kernel_sizes")
 
 
 @dataclasses.dataclass
@@ -320,40 +323,38 @@ def _slice_shapes(fp, target_zyx, axes):
     return shapes
 
 
-def trainable_model(model):
-    """Return the canonical name of a model family that training accepts: a 2-D one.
+def trainable_model(model, fingerprint=None):
+    """Return the canonical name of a model family that training accepts for the data.
 
-    Training and its plan slice volumes into 2-D (or 2.5-D) inputs; the 3-D families
-    (:func:`kerasseg.list_models` with ``spatial_dims=3``) are built by
-    :func:`kerasseg.build` but cannot be trained by :func:`kerasseg.train` yet.
+    The 2-D families train on slices of images or volumes; the 3-D families
+    (:func:`kerasseg.list_models` with ``spatial_dims=3``) train on 3-D patches and need
+    volumes.
 
     Args:
         model: a model family name or alias.
+        fingerprint: the data's :class:`~kerasseg.plan.fingerprint.Fingerprint`, or
+            ``None`` to check the name only.
 
     Returns:
         The canonical name.
 
     Raises:
-        ValueError: for an unknown name (the valid ones are listed) or a 3-D family (the
-            2-D ones are listed).
+        ValueError: for an unknown name (the valid ones are listed), or a 3-D family on
+            data of 2-D images.
 
     Example:
-        >>> trainable_model("UNet")
-        'unet'
-        >>> trainable_model("vnet")
-        Traceback (most recent call last):
-        ...
-        ValueError: `model` 'vnet' is a 3-D family: 3-D training (`--mode 3d`) is not available yet; train one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model='vnet'
+        >>> trainable_model("UNet"), trainable_model("vnet")
+        ('unet', 'vnet')
     """
     from kerasseg.models import registry
 
     canonical = registry.resolve_name(model)
     dims = registry.spatial_dims(canonical)
-    if dims != 2:
+    if dims == 3 and fingerprint is not None and not fingerprint.is_volume:
         raise ValueError(
-            f"`model` {canonical!r} is a {dims}-D family: 3-D training (`--mode 3d`) is not "
-            f"available yet; train one of the 2-D families "
-            f"{registry.list_models(spatial_dims=2)}. Received: model={model!r}")
+            f"`model` {canonical!r} is a 3-D family and the data holds 2-D images; train one "
+            f"of the 2-D families {registry.list_models(spatial_dims=2)}. "
+            f"Received: model={model!r}")
     return canonical
 
 
@@ -362,7 +363,8 @@ def plan_training(fingerprint, model="unet", given=None):
 
     Args:
         fingerprint: a :class:`~kerasseg.plan.fingerprint.Fingerprint`.
-        model: a 2-D model family name (``kerasseg.list_models(spatial_dims=2)``).
+        model: a model family name (``kerasseg.list_models()``); a 3-D family is planned
+            in mode ``"3d"`` (see :func:`plan_volumetric`).
         given: options the user set, as :func:`kerasseg.train` keywords; each replaces
             its row (``model_options`` entries replace planned entries one by one).
 
@@ -370,7 +372,8 @@ def plan_training(fingerprint, model="unet", given=None):
         A :class:`Plan`.
 
     Raises:
-        ValueError: for an unknown model name, or a 3-D family (see :func:`trainable_model`).
+        ValueError: for an unknown model name, a 3-D family on 2-D images (see
+            :func:`trainable_model`), or a given mode that does not fit the family.
 
     Example:
         >>> from kerasseg.data import load_dataset
@@ -387,7 +390,13 @@ def plan_training(fingerprint, model="unet", given=None):
 
     fp = fingerprint
     given = {k: v for k, v in dict(given or {}).items() if v is not None}
-    model = trainable_model(model)
+    model = trainable_model(model, fp)
+    if registry.spatial_dims(model) == 3:
+        return plan_volumetric(fp, model, given)
+    if given.get("mode") == "3d":
+        raise ValueError(f"`mode` '3d' is for the 3-D families "
+                         f"{registry.list_models(spatial_dims=3)}; {model!r} is a 2-D family. "
+                         "Received: mode='3d'")
     rows, notes = [], []
 
     def add(name, value, reason):
@@ -481,6 +490,170 @@ def plan_training(fingerprint, model="unet", given=None):
         augment, reason = "default", "default preset (one foreground class)"
     get_augmentation(augment)
     add("augment", augment, reason)
+    add("mixed_precision", True, "mixed precision where this machine has it (bfloat16 on a "
+        "CPU with bfloat16 instructions, float16 on a GPU), float32 otherwise; the run logs "
+        "which")
+    if fp.cases == 1:
+        add("val_fraction", 0.2, "one case: it is trained on and validated on")
+        notes.append("one case only: validation scores the training case, so they measure "
+                     "fit, not generalization")
+    else:
+        add("val_fraction", 0.2, "a fifth of the cases, split by case")
+    small = [name for name, freq in zip(fp.class_names, fp.class_frequencies) if freq == 0]
+    if small:
+        notes.append(f"classes never present in the masks: {small}")
+    return Plan(model=model, rows=rows, fingerprint=fp, notes=notes)
+
+
+def _target(fp, given):
+    """The target spacing row's value and the target in (z, y, x) (given or planned)."""
+    target_xyz, target_zyx, reason = _target_spacing(fp)
+    target_xyz = given.get("target_spacing", target_xyz)
+    if target_xyz is not None:
+        values = list(reversed(target_xyz))
+        values = values if len(values) == 3 else [None] + values
+        target_zyx = tuple(s if t is None else t for s, t in zip(fp.median_spacing, values))
+    return target_zyx, reason
+
+
+def plan_volumetric(fingerprint, model, given=None):
+    """Plan the training of a 3-D family (mode ``"3d"``) on volumes.
+
+    Dimensionality, target spacing and normalization follow the rules of
+    :func:`plan_training`; the network's pooling and kernels per level, the patch and the
+    batch come from :func:`kerasseg.plan.topology.plan_topology` for the median volume at
+    the target spacing. Augmentation is the 3-D default preset
+    (:mod:`kerasseg.data.augment3d`), without mirroring when several foreground classes may
+    be told apart by side, and rotating in-plane only for anisotropic data.
+
+    Args:
+        fingerprint: a :class:`~kerasseg.plan.fingerprint.Fingerprint` of volumes.
+        model: a 3-D family name (``"unet3d"``, ``"vnet"``).
+        given: options the user set (each replaces its row).
+
+    Returns:
+        A :class:`Plan`.
+
+    Raises:
+        ValueError: for 2-D images, a 2-D family, or a given mode other than ``"3d"``.
+
+    Example:
+        >>> from kerasseg.data import load_dataset
+        >>> from kerasseg.plan import fingerprint
+        >>> from kerasseg.sample import hippocampus_path
+        >>> plan = plan_volumetric(fingerprint(load_dataset(hippocampus_path())), "unet3d")
+        >>> plan["mode"], plan["patch_size"], plan["batch_size"]
+        ('3d', [40, 56, 40], 5)
+    """
+    from kerasseg.data.augment3d import get_augmentation_3d
+    from kerasseg.models import registry
+    from kerasseg.plan.topology import plan_topology
+
+    fp = fingerprint
+    given = {k: v for k, v in dict(given or {}).items() if v is not None}
+    model = trainable_model(model, fp)
+    if registry.spatial_dims(model) != 3:
+        raise ValueError(f"`model` must be a 3-D family {registry.list_models(spatial_dims=3)}. "
+                         f"Received: model={model!r}")
+    if given.get("mode", "3d") != "3d":
+        raise ValueError(f"`mode` {given['mode']!r} does not fit the 3-D family {model!r}: it "
+                         f"trains in mode '3d'. Received: mode={given['mode']!r}")
+    rows, notes = [], []
+
+    def add(name, value, reason):
+        if name in given and name != "model_options":
+            rows.append(PlanRow(name, given[name], "given", True))
+        else:
+            rows.append(PlanRow(name, value, reason))
+        return rows[-1].value
+
+    ratio = _anisotropy(fp.median_spacing)
+    add("mode", "3d", f"a 3-D family on volumes: 3-D patches (coarsest/finest spacing "
+        f"{ratio:.1f})")
+    add("context", 0, "3-D patches hold their neighbours: no neighbour channels")
+    add("slice_axis", 0, "3-D: the volume is not sliced")
+    target_zyx, reason = _target(fp, given)
+    add("target_spacing", _target_spacing(fp)[0], reason)
+    add("normalization", *_normalization(fp))
+
+    shapes = np.array([_resampled(shape, spacing, target_zyx)
+                       for shape, spacing in zip(fp.shapes, fp.spacings)], float)
+    median = np.median(shapes, axis=0)
+    options = dict(given.get("model_options") or {})
+    accepted = registry.builder_options(model)
+    topology = plan_topology(target_zyx, median, isotropic="pool_sizes" not in accepted)
+    planned_options, option_reasons = {}, []
+    if "depth" in accepted:
+        planned_options["depth"] = topology.depth
+        option_reasons.append(f"depth {topology.depth}: pooling while each pooled feature map "
+                              "keeps at least 4 voxels")
+    if "base_filters" in accepted and model == "unet3d":
+        planned_options["base_filters"] = BASE_FILTERS
+        option_reasons.append(f"{BASE_FILTERS} filters at full resolution")
+    if "normalization" in accepted:
+        planned_options["normalization"] = "instance"
+        option_reasons.append("instance normalization (no running statistics)")
+    if "pool_sizes" in accepted:
+        planned_options["pool_sizes"] = [list(p) for p in topology.pool_sizes]
+        planned_options["kernel_sizes"] = [list(k) for k in topology.kernel_sizes]
+        if all(p == (2, 2, 2) for p in topology.pool_sizes):
+            option_reasons += ["every axis pooled at every level (near-isotropic spacing)",
+                               "3x3x3 kernels"]
+        else:
+            option_reasons += ["an axis is pooled once its spacing is within twice the finest",
+                               "kernel 1 along an axis more than twice as coarse as the finest"]
+    model_options = {**planned_options, **options}
+    kept = [k for k in planned_options if k not in options]
+    reason = "; ".join(r for k, r in zip(planned_options, option_reasons) if k in kept) or "given"
+    rows.append(PlanRow("model_options", model_options, reason, given=not kept))
+    strides = registry.stride_per_axis(model, **model_options)
+    if kept:
+        patch, reason = topology.patch_size, topology.reason
+    else:  # the user's architecture: the median volume rounded to its strides, capped
+        patch = [int(min(_round_up(n, s), max(s, (128 // s) * s))) for n, s in zip(median, strides)]
+        reason = f"median volume rounded to the strides {strides} of the given model options"
+    patch = add("patch_size", list(patch), reason)
+    if isinstance(patch, int):
+        patch = [patch] * 3
+    voxels = int(np.prod([int(n) for n in patch]))
+    from kerasseg.plan.topology import MAX_BATCH_3D, MIN_BATCH_3D, VOXELS_PER_BATCH
+
+    batch = int(np.clip(VOXELS_PER_BATCH // voxels, MIN_BATCH_3D, MAX_BATCH_3D))
+    batch = add("batch_size", batch, f"{VOXELS_PER_BATCH} voxels per batch at "
+                f"{'x'.join(str(n) for n in patch)}, within [{MIN_BATCH_3D}, {MAX_BATCH_3D}]")
+    steps = add("steps_per_epoch", ITERATIONS_PER_EPOCH,
+                "fixed, whatever the number of cases (patches are sampled)")
+    if "epochs" in given:
+        add("epochs", given["epochs"], "given")
+        add("budget", given.get("budget"), "epochs given")
+    else:
+        budget = given.get("budget", DEFAULT_BUDGET)
+        rows.append(PlanRow("epochs", None, f"fitted to the budget of {_duration(budget)} "
+                            "from the step time measured when training starts"))
+        add("budget", DEFAULT_BUDGET, "default budget (no epochs given)")
+    add("learning_rate", LEARNING_RATE, "AdamW peak learning rate")
+    add("schedule", "cosine", "cosine decay to 0")
+    add("warmup_epochs", 1, "one epoch of linear warm-up")
+    # Validation predicts patch-sized tiles covering each validation case; a tile costs
+    # about a third of a training step on one patch.
+    tiles = float(np.mean([np.prod(np.ceil(s / np.array(patch, float))) for s in shapes]))
+    val_cases = max(1.0, 0.2 * fp.cases) if fp.cases > 1 else 1.0
+    val_cost = val_cases * tiles * INFERENCE_COST
+    every = max(1, math.ceil(val_cost / (VALIDATION_SHARE * steps * batch)))
+    add("val_every", every, f"validation of about {val_cases * tiles:.0f} tiles costs about "
+        f"{val_cost / (steps * batch):.2f} of an epoch's training; at most "
+        f"{VALIDATION_SHARE:.0%} of the time")
+    augment, reasons = {"preset": "default"}, ["3-D default preset"]
+    if len(fp.class_names) > 2:
+        augment["mirror_axes"] = []
+        reasons.append(f"no mirroring: {len(fp.class_names) - 1} foreground classes may be "
+                       "told apart by where they lie")
+    coarse = _coarse_axis(fp)
+    if coarse is not None:
+        augment["rotate_axes"] = [coarse]
+        reasons.append(f"rotation about the coarse axis {coarse} only (anisotropic data)")
+    get_augmentation_3d(augment)
+    add("augment", augment, "; ".join(reasons))
     add("mixed_precision", True, "mixed precision where this machine has it (bfloat16 on a "
         "CPU with bfloat16 instructions, float16 on a GPU), float32 otherwise; the run logs "
         "which")

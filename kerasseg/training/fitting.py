@@ -33,10 +33,11 @@ def new_model(model_name, channels, num_classes, model_options, settings, steps,
     Example:
         >>> net = new_model("unet", 5, 3, {"depth": 3}, settings, 100, strategy)  # doctest: +SKIP
     """
-    from kerasseg.models import build
+    from kerasseg.models import build, registry
 
+    spatial = (None,) * registry.spatial_dims(registry.resolve_name(model_name))
     with strategy.scope():
-        net = build(model_name, input_shape=(None, None, channels), num_classes=num_classes,
+        net = build(model_name, input_shape=spatial + (channels,), num_classes=num_classes,
                     **model_options)
         compile_model(net, settings, num_classes, steps, total_steps=steps, done_steps=0)
     return net
@@ -133,8 +134,9 @@ def open_model(layout, settings, initial_epoch, strategy, output_dir):
     Example:
         >>> net = open_model(layout, settings, 0, strategy, "runs/h")  # doctest: +SKIP
     """
-    from kerasseg.models import build
+    from kerasseg.models import build, registry
 
+    spatial = (None,) * registry.spatial_dims(layout.model_name)
     total_steps = layout.steps * settings["epochs"]
     with strategy.scope():
         if initial_epoch > 0:
@@ -144,7 +146,7 @@ def open_model(layout, settings, initial_epoch, strategy, output_dir):
             net = load_model(os.path.join(output_dir, LAST), compile=True)[0]
             log.info("resumed from %s after epoch %d", LAST, initial_epoch)
             return net
-        net = build(layout.model_name, input_shape=(None, None, layout.channels),
+        net = build(layout.model_name, input_shape=spatial + (layout.channels,),
                     num_classes=layout.num_classes, **layout.model_options)
         if settings["init_weights"]:
             from kerasseg.training.transfer import load_init_weights, set_encoder_trainable

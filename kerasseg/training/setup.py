@@ -23,6 +23,9 @@ log = logging.getLogger("kerasseg")
 
 RUN_FILE = "run.json"
 PLAN_FILE = "plan.json"
+# The largest side of an automatic 3-D patch (whole volumes up to it; larger ones are
+# trained on patches of it and predicted by sliding window).
+MAX_PATCH_3D = 128
 
 
 def check_positive_int(name, value, allow_none=False):
@@ -33,12 +36,51 @@ def check_positive_int(name, value, allow_none=False):
     return value
 
 
+def family_dims(model):
+    """The spatial dimensions (2 or 3) of a trainable model family (its name checked)."""
+    from kerasseg.models import registry
+
+    return registry.spatial_dims(registry.resolve_name(model))
+
+
+def trained_flips(augment, mode):
+    """The axes training mirrored (what flip/mirror test-time augmentation may use).
+
+    Args:
+        augment: the run's augmentation (a preset name or dict).
+        mode: the slicing mode; ``"3d"`` reads 3-D parameters
+            (:func:`kerasseg.data.augment3d.mirrored_axes`), the others 2-D ones
+            (:func:`kerasseg.data.augment.flipped_axes`).
+
+    Returns:
+        A sorted list of axes.
+
+    Raises:
+        ValueError: for invalid augmentation parameters.
+
+    Example:
+        >>> trained_flips({"preset": "default", "mirror_axes": [1, 2]}, "3d")
+        [1, 2]
+    """
+    if mode == "3d":
+        from kerasseg.data.augment3d import get_augmentation_3d, mirrored_axes
+
+        return list(mirrored_axes(get_augmentation_3d(augment)))
+    return list(flipped_axes(augment))
+
+
 def validate(settings):
     """Check the options that are set (``None`` ones are planned or fixed later)."""
-    from kerasseg.plan import parse_duration, trainable_model
+    from kerasseg.plan import parse_duration
     from kerasseg.training.recipe import LOSSES, SCHEDULES
 
-    trainable_model(settings["model"])  # a 2-D family: 3-D training is not available yet
+    dims = family_dims(settings["model"])
+    mode = settings.get("mode")
+    if mode is not None and (mode == "3d") != (dims == 3):
+        fits = "'3d'" if dims == 3 else "'2d' or '2.5d'"
+        raise ValueError(
+            f"`mode` {mode!r} does not fit the {dims}-D family {settings['model']!r}: it "
+            f"trains in mode {fits}. Received: mode={mode!r}")
     for name in ("epochs", "batch_size", "steps_per_epoch", "early_stopping", "val_every",
                  "warmup_epochs"):
         if name == "warmup_epochs" and settings.get(name) == 0:
@@ -57,7 +99,8 @@ def validate(settings):
             f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={settings['schedule']!r}"
         )
     if settings.get("augment") is not None:
-        flipped_axes(settings["augment"])  # a clear error for bad augmentation parameters
+        # a clear error for bad augmentation parameters
+        trained_flips(settings["augment"], "3d" if dims == 3 else "2d")
     test_fraction = settings.get("test_fraction", 0.0)
     if not 0.0 <= float(test_fraction) < 1.0:
         raise ValueError(
@@ -71,12 +114,13 @@ def validate(settings):
         )
     patch = settings["patch_size"]
     if patch not in ("auto", None) and not (
-        isinstance(patch, int) and patch > 0
-        or isinstance(patch, (list, tuple)) and len(patch) == 2
-        and all(isinstance(p, int) and p > 0 for p in patch)
+        isinstance(patch, int) and not isinstance(patch, bool) and patch > 0
+        or isinstance(patch, (list, tuple)) and len(patch) == dims
+        and all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in patch)
     ):
+        sizes = "(depth, height, width) for a 3-D family" if dims == 3 else "(height, width)"
         raise ValueError(
-            "`patch_size` must be 'auto', a positive int or (height, width). "
+            f"`patch_size` must be 'auto', a positive int or {sizes}. "
             f"Received: patch_size={patch!r}"
         )
     spacing = settings.get("target_spacing")
@@ -131,8 +175,11 @@ def _resolve(settings, dataset, train_ids, val_ids, output_dir, chief):
         if chief:
             write_json_atomic(os.path.join(output_dir, PLAN_FILE), plan.to_dict())
     else:
+        volumetric = family_dims(settings["model"]) == 3
         for name in unset:
             settings[name] = FIXED_DEFAULTS[name]
+            if volumetric and name == "mode":
+                settings[name] = "3d"  # a 3-D family sees 3-D patches
     if settings.get("target_spacing") == "keep":
         settings["target_spacing"] = None
     return plan
@@ -178,9 +225,9 @@ class RunLayout:
         model_name: the registered family name.
         model_options: its build options.
         stride: the model's total downsampling.
-        patch: the training patch ``(h, w)``.
+        patch: the training patch ``(h, w)``, or ``(d, h, w)`` in mode ``"3d"``.
         patch_reason: why that patch size.
-        train_slices: the slices of all training views.
+        train_slices: the slices of all training views (in mode ``"3d"``: the cases).
         channels: the model's input channels.
         num_classes: the classes, background included.
         global_batch: the batch over all replicas.
@@ -207,6 +254,34 @@ class RunLayout:
     steps: int
 
 
+def load_for(model, data):
+    """Load the data set of a run and check that ``model``'s family can train on it.
+
+    Args:
+        model: the model family name.
+        data: a data set folder or a ``CaseDataset``.
+
+    Returns:
+        The ``CaseDataset``.
+
+    Raises:
+        ValueError: for a data set without masks, or a 3-D family on 2-D images (the 2-D
+            families are named).
+
+    Example:
+        >>> dataset = load_for("unet3d", "data/msd_hippocampus")  # doctest: +SKIP
+    """
+    from kerasseg.models import registry
+
+    dataset = _load_labelled(data)
+    if family_dims(model) == 3 and dataset.spatial_dims != 3:
+        raise ValueError(
+            f"`model` {registry.resolve_name(model)!r} is a 3-D family and the data holds 2-D "
+            f"images; train one of the 2-D families {registry.list_models(spatial_dims=2)}. "
+            f"Received: model={model!r}")
+    return dataset
+
+
 def _load_labelled(data):
     from kerasseg.data import load_dataset
 
@@ -224,22 +299,47 @@ def _subset(dataset, ids):
     return dataset.subset(ids) if hasattr(dataset, "subset") else [dataset[i] for i in ids]
 
 
+def _whole_volumes(shapes, strides):
+    """An automatic 3-D patch: the largest volume's sides rounded up to the strides, capped."""
+    patch, capped = [], False
+    for axis, step in enumerate(strides):
+        largest = max(int(shape[axis]) for shape in shapes)
+        cap = max(step, (MAX_PATCH_3D // step) * step)
+        side = -(-largest // step) * step
+        capped |= side > cap
+        patch.append(min(side, cap))
+    largest = "x".join(str(max(int(s[a]) for s in shapes)) for a in range(3))
+    size = "x".join(str(p) for p in patch)
+    if capped:
+        return tuple(patch), (f"volumes up to {largest} exceed {MAX_PATCH_3D} voxels a side: "
+                              f"training on {size} patches (foreground-oversampled); "
+                              "prediction by sliding window")
+    return tuple(patch), (f"volumes up to {largest}: whole volumes, zero-padded to {size} "
+                          f"(multiples of the model strides {tuple(strides)})")
+
+
 def _patch(settings, plan, store, stride, model_name, model_options):
-    """The training patch and why: planned from the prepared slices, or given."""
+    """The training patch and why: planned from the prepared slices (volumes), or given."""
+    from kerasseg.models import registry
     from kerasseg.plan import auto_patch_size
 
+    strides = registry.stride_per_axis(model_name, **model_options)
     if settings["patch_size"] == "auto":
+        if len(strides) == 3:
+            return _whole_volumes(store.shapes, strides)
         return auto_patch_size(set(store.slice_shapes), stride)
     raw = settings["patch_size"]
-    patch = (raw, raw) if isinstance(raw, int) else tuple(raw)
-    if patch[0] % stride or patch[1] % stride:
+    patch = (raw,) * len(strides) if isinstance(raw, int) else tuple(raw)
+    if len(patch) != len(strides) or any(p % s for p, s in zip(patch, strides)):
+        what = (f"stride {strides[0]}" if len(set(strides)) == 1
+                else f"strides {tuple(strides)} (per axis)")
         raise ValueError(
-            f"`patch_size` must be a multiple of the model stride {stride} for "
-            f"{model_name} with {model_options}. Received: patch_size={raw!r}"
+            f"`patch_size` must be a multiple of the model {what} for {model_name} with "
+            f"{model_options}. Received: patch_size={raw!r}"
         )
     row = plan.row("patch_size") if plan is not None else None
     return patch, (row.reason if row is not None and not row.given
-                   else f"patch size {patch[0]}x{patch[1]} (given)")
+                   else f"patch size {'x'.join(str(p) for p in patch)} (given)")
 
 
 def lay_out(data, output_dir, settings, stored, chief, replicas=1):
@@ -258,9 +358,8 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
         A :class:`RunLayout`.
 
     Raises:
-        ValueError: for a data set without masks, an invalid setting (named) or a 3-D
-            model family (3-D training is not available yet; see
-            :func:`kerasseg.plan.trainable_model`).
+        ValueError: for a data set without masks, an invalid setting (named), or a mode
+            that does not fit the model family (3-D families train in mode ``"3d"``).
         kerasseg.data.DataError: for a case that cannot be read (named).
 
     Example:
@@ -271,9 +370,7 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
     from kerasseg.data.cache import CaseStore
     from kerasseg.data.spec import make_preprocessing_spec
     from kerasseg.models import registry
-    from kerasseg.plan import trainable_model
-
-    model_name = trainable_model(settings["model"])
+    model_name = registry.resolve_name(settings["model"])
     dataset = _load_labelled(data)
     num_classes = dataset.num_classes
     plan = None
@@ -291,16 +388,17 @@ def lay_out(data, output_dir, settings, stored, chief, replicas=1):
         normalization=settings["normalization"], target_spacing=settings["target_spacing"],
         slice_axis=settings.get("slice_axis", 0),
     )
+    volumetric = spec["mode"] == "3d"
     # Prepared once: the slices measured here are the ones the training pipeline samples.
     store = CaseStore(_subset(dataset, train_ids), spec, num_classes=num_classes,
-                      patch_size=(1, 1))
+                      patch_size=(1, 1, 1) if volumetric else (1, 1))
     if stored:
         patch, patch_reason = tuple(stored.patch_size), stored.patch_reason
     else:
         patch, patch_reason = _patch(settings, plan, store, stride, model_name, model_options)
     spec["patch_size"] = list(patch)
     global_batch = settings["batch_size"] * replicas
-    train_slices = store.total_slices
+    train_slices = len(store) if volumetric else store.total_slices
     return RunLayout(
         dataset=dataset, train_ids=list(train_ids), val_ids=list(val_ids),
         test_ids=list(test_ids), plan=plan, spec=spec, train_store=store,
@@ -342,7 +440,7 @@ def describe_run(layout, settings, output_dir):
         stride=layout.stride,
         training_data=dataset.root,
         # image axes that training flipped: the flips test-time augmentation may use
-        flip_axes=flipped_axes(settings["augment"]),
+        flip_axes=trained_flips(settings["augment"], layout.spec["mode"]),
         label_values=_stored_label_values(dataset, layout.num_classes),
         created_with=__version__,
         # What the builders' option makes the outputs (checked against the built model).

@@ -30,7 +30,7 @@ from kerasseg.description import RunSpec
 from kerasseg.files import write_json_atomic
 from kerasseg.training import keeper as keeper_lib
 from kerasseg.training.setup import (
-    PLAN_FILE, RUN_FILE, check_positive_int, describe_run, lay_out, validate)
+    PLAN_FILE, RUN_FILE, check_positive_int, describe_run, lay_out, load_for, validate)
 
 log = logging.getLogger("kerasseg")
 
@@ -158,8 +158,9 @@ def train(
     Args:
         data: a data set folder (2-D image/mask folders, a Decathlon task, a PROMISE12
             tree; see :func:`kerasseg.data.load_dataset`) or a ``CaseDataset``.
-        model: a 2-D model family name (``kerasseg.list_models(spatial_dims=2)``); the
-            3-D families are refused, as 3-D training is not available yet.
+        model: a model family name (``kerasseg.list_models()``): a 2-D family trains on
+            slices (modes ``"2d"``, ``"2.5d"``), a 3-D one (``"unet3d"``, ``"vnet"``) on
+            3-D patches (mode ``"3d"``).
         output_dir: the run folder (created).
         epochs: total epochs of the run (a resumed run ends after the same number).
             Planned: fitted to ``budget``.
@@ -173,10 +174,13 @@ def train(
             replicas of the strategy. Planned: patches filling 2**19 pixels, 2 to 32.
         steps_per_epoch: optimizer steps per epoch. Planned: 100, whatever the number of
             cases (fixed: training slices divided by the global batch size).
-        patch_size: an int or ``(h, w)``, or ``"auto"``/``None``: whole slices padded to a
-            multiple of the model stride when they fit in 256x256, else 256x256 patches.
-        mode: ``"2d"`` or ``"2.5d"`` (neighbouring slices as channels). Planned: 2-D for
-            images, 2.5-D for volumes.
+        patch_size: an int or ``(h, w)`` (``(d, h, w)`` for a 3-D family), or
+            ``"auto"``/``None``: whole slices padded to a multiple of the model stride when
+            they fit in 256x256, else 256x256 patches (3-D: whole volumes up to 128 a
+            side, padded to the strides of each axis).
+        mode: ``"2d"``, ``"2.5d"`` (neighbouring slices as channels) or ``"3d"`` (3-D
+            patches; the mode of the 3-D families). Planned: 2-D for images, 2.5-D for
+            volumes with a 2-D family, 3-D with a 3-D family.
         context: neighbours on each side in 2.5-D. Planned: 1 for anisotropic volumes,
             2 otherwise.
         slice_axis: array axis of the ``(D, H, W)`` volumes that 2-D slices are taken
@@ -225,7 +229,9 @@ def train(
             e.g. ``{"preset": "light", "flip_axes": [1]}`` to flip only across columns.
             The model's info records the flipped axes (``flip_axes``), which flip TTA uses.
             Planned: ``"default"``, without flips or 90-degree rotations when there is
-            more than one foreground class.
+            more than one foreground class. A 3-D family takes the 3-D presets and
+            parameters of :func:`kerasseg.data.augment3d.get_augmentation_3d` (e.g.
+            ``{"preset": "default", "mirror_axes": []}``), applied in the graph.
         augment_backend: ``"tf"`` (in-graph, fast) or ``"albumentations"`` (NumPy, one
             example at a time); both apply the same transforms, elastic included.
         foreground_prob: fraction of samples centred on foreground.
@@ -312,6 +318,9 @@ def _run(data, output_dir, settings, state, stored, verbose):
 
     validate(settings)
     started = time.perf_counter()
+    # The data first: a data set the model cannot train on is refused before any file is
+    # written.
+    data = load_for(settings["model"], data)
     # The strategy comes first: multi-worker collectives must be set up before other TF work.
     strategy = get_strategy(settings["strategy"], devices=settings["devices"])
     chief = is_chief(strategy)
@@ -396,8 +405,8 @@ def _log_layout(layout, settings, strategy, policy):
              dataset.format, len(dataset), len(layout.train_ids), len(layout.val_ids),
              len(layout.test_ids), settings["seed"])
     log.info("patch size: %s", layout.patch_reason)
-    log.info("model: %s %s, input (None, None, %d), %d classes %s", layout.model_name,
-             layout.model_options, layout.channels, layout.num_classes,
+    log.info("model: %s %s, input %s, %d classes %s", layout.model_name,
+             layout.model_options, (None,) * len(layout.patch) + (layout.channels,), layout.num_classes,
              list(dataset.class_names))
     replicas = strategy.num_replicas_in_sync
     log.info("strategy: %s with %d replica(s); global batch %d = %d per replica x %d; "

@@ -72,8 +72,8 @@ def test_spec_is_json_able_and_validated():
         "patch_size": [64, 64],
     }
     assert json.loads(json.dumps(spec)) == spec
-    with pytest.raises(ValueError, match=r"`mode` must be one of \['2d', '2.5d'\]"):
-        make_preprocessing_spec(mode="3d")
+    with pytest.raises(ValueError, match=r"`mode` must be one of \['2d', '2.5d', '3d'\]"):
+        make_preprocessing_spec(mode="4d")
     with pytest.raises(ValueError, match="context"):
         make_preprocessing_spec(mode="2d", context=1)
     with pytest.raises(ValueError, match="context"):

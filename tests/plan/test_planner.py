@@ -153,13 +153,48 @@ def test_other_families_get_only_the_options_they_accept():
         plan_training(_images(64, 64), "segnet")
 
 
-def test_3d_families_are_not_planned_for_training():
+def test_3d_families_are_planned_in_mode_3d_and_refused_on_images():
+    plan = plan_training(_fp([(32, 64, 64)] * 4), "unet3d")
+    assert (plan["mode"], plan["context"], plan["slice_axis"]) == ("3d", 0, 0)
+    # 32x64x64 = 131072 voxels <= 64**3: the whole median volume. An axis is pooled while
+    # its side halves to >= 4: depth 32 -> 16 -> 8 -> 4 (3 levels), height and width
+    # 64 -> ... -> 4 (4 levels). Kernels: 3 where the spacing is at most twice the finest
+    # (at the bottleneck the spacing is (8, 16, 16): still 3 everywhere).
+    assert plan["patch_size"] == [32, 64, 64]
+    assert plan["model_options"]["pool_sizes"] == [[2, 2, 2]] * 3 + [[1, 2, 2]]
+    assert plan["model_options"]["kernel_sizes"] == [[3, 3, 3]] * 5
+    assert plan["model_options"]["depth"] == 4
+    assert plan["batch_size"] == 4  # 2 * 64**3 // 131072
     with pytest.raises(ValueError) as info:
-        plan_training(_fp([(32, 64, 64)] * 4), "unet3d")
+        plan_training(_images(64, 64), "unet3d")
     assert str(info.value) == (
-        "`model` 'unet3d' is a 3-D family: 3-D training (`--mode 3d`) is not available yet; "
-        "train one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model='unet3d'")
+        "`model` 'unet3d' is a 3-D family and the data holds 2-D images; train one of the 2-D "
+        "families ['deeplab', 'fcn8s', 'unet']. Received: model='unet3d'")
+    with pytest.raises(ValueError, match="`mode` '2.5d' does not fit the 3-D family 'vnet'"):
+        plan_training(_fp([(32, 64, 64)] * 4), "vnet", given={"mode": "2.5d"})
+    with pytest.raises(ValueError, match="`mode` '3d' is for the 3-D families"):
+        plan_training(_fp([(32, 64, 64)] * 4), "unet", given={"mode": "3d"})
     assert planner.trainable_model("DeepLabV3Plus") == "deeplab"
+
+
+def test_3d_plan_of_anisotropic_volumes_pools_in_plane_first():
+    # 3 mm slices, 0.75 mm in-plane; 30 x 160 x 160 voxels = 90 x 120 x 120 mm.
+    plan = plan_training(_fp([(30, 160, 160)] * 5, [(3.0, 0.75, 0.75)] * 5, classes=3), "unet3d")
+    pools = plan["model_options"]["pool_sizes"]
+    kernels = plan["model_options"]["kernel_sizes"]
+    # Spacing (3, .75, .75): z waits until in-plane reaches 1.5 (after one pooling), then
+    # (3, 1.5, 1.5): z (3 <= 2 * 1.5) joins.
+    assert pools[0] == [1, 2, 2] and pools[1] == [2, 2, 2]
+    assert kernels[0] == [1, 3, 3] and kernels[1] == [3, 3, 3]
+    patch = plan["patch_size"]
+    strides = [1, 1, 1]
+    for pool in pools:
+        strides = [s * p for s, p in zip(strides, pool)]
+    assert all(n % s == 0 for n, s in zip(patch, strides))
+    assert patch[0] * patch[1] * patch[2] <= 64**3
+    # Two foreground classes: no mirroring; anisotropic: rotation about the coarse axis 0.
+    assert plan["augment"] == {"preset": "default", "mirror_axes": [], "rotate_axes": [0]}
+    assert plan["target_spacing"] is None  # one spacing for every case
 
 
 def test_table_and_dict_name_every_row():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -186,15 +187,22 @@ def test_train_refuses_bad_slice_axes(bad, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["train", "plan"])
-def test_3d_families_are_refused_with_the_2d_ones_named(command, tmp_path, capsys):
+def test_3d_families_are_refused_on_images_with_the_2d_ones_named(command, tmp_path, capsys,
+                                                                   isbi_dir):
     run = tmp_path / "run"
-    args = [command, "--data", hippocampus_path(), "--model", "vnet"]
+    args = [command, "--data", str(isbi_dir), "--model", "vnet"]
     assert main(args + (["--output", str(run)] if command == "train" else [])) == 1
     err = capsys.readouterr().err
-    assert f"kerasseg {command}: error: `model` 'vnet' is a 3-D family: 3-D training " \
-           "(`--mode 3d`) is not available yet; train one of the 2-D families " \
-           "['deeplab', 'fcn8s', 'unet']" in err
+    assert f"kerasseg {command}: error: `model` 'vnet' is a 3-D family and the data holds " \
+           "2-D images; train one of the 2-D families ['deeplab', 'fcn8s', 'unet']" in err
     assert not run.exists()
+
+
+def test_plan_prints_a_3d_plan_for_a_3d_family(capsys):
+    assert main(["plan", "--data", hippocampus_path(), "--model", "unet3d"]) == 0
+    out = capsys.readouterr().out
+    assert "Plan for unet3d on 52 case(s)" in out
+    assert re.search(r"mode +3d ", out) and re.search(r"patch_size +\(\d+, \d+, \d+\)", out)
 
 
 def test_model_help_names_the_trainable_families():
@@ -207,8 +215,9 @@ def test_model_help_names_the_trainable_families():
     for command in ("train", "plan"):
         option = next(action for action in subparsers.choices[command]._actions
                       if "--model" in action.option_strings)
-        assert option.help == ("2-D model family, one of deeplab, fcn8s, unet (default: unet); "
-                               "the 3-D families (unet3d, vnet) cannot be trained yet")
+        assert option.help == ("model family: a 2-D one (deeplab, fcn8s, unet; default unet) "
+                               "trains on slices, a 3-D one (unet3d, vnet) on 3-D patches "
+                               "(--mode 3d)")
         assert option.default == "unet"
 
 
@@ -314,8 +323,8 @@ def test_the_library_rejects_what_the_choices_leave_out(tmp_path):
         make_dataset([], patch_size=16, augment_backend="numpy")
     with pytest.raises(ValueError, match=r"`quantize` must be one of \['none', 'float16'"):
         tflite(None, str(tmp_path / "m.tflite"), quantize="int4")
-    with pytest.raises(ValueError, match=r"`mode` must be one of \['2d', '2.5d'\]"):
-        make_preprocessing_spec(mode="3d")
+    with pytest.raises(ValueError, match=r"`mode` must be one of \['2d', '2.5d', '3d'\]"):
+        make_preprocessing_spec(mode="4d")
     with pytest.raises(ValueError, match=r"`verbose` must be one of \[0, 1, 2\]"):
         train(hippocampus_path(), output_dir=str(tmp_path / "run"), verbose=3)
     for method in ("scale", "fixed", "ct_window"):  # not choices: they need parameters

@@ -28,9 +28,10 @@ TRAIN = textwrap.dedent("""
                   mixed_precision=False,
                   model_options={"depth": 2, "base_filters": 4, "normalization": "group"})
     results = {}
-    for name, strategy, per_replica, devices in json.loads(sys.argv[2]):
-        run = kerasseg.train(data, "unet", output_dir=os.path.join(sys.argv[3], name),
-                             strategy=strategy, batch_size=per_replica, devices=devices, **common)
+    for name, strategy, per_replica, devices, *more in json.loads(sys.argv[2]):
+        options = {**common, "model": "unet", **(more[0] if more else {})}
+        run = kerasseg.train(data, output_dir=os.path.join(sys.argv[3], name),
+                             strategy=strategy, batch_size=per_replica, devices=devices, **options)
         results[name] = run.history
     print("RESULT" + json.dumps(results))
 """)
@@ -74,6 +75,20 @@ def test_mirrored_two_cpus_follows_default_strategy(tmp_path):
         assert a["loss"] == pytest.approx(b["loss"], rel=2e-3)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=2e-3)
     assert default[1]["loss"] < default[0]["loss"]
+
+
+@pytest.mark.slow
+def test_3d_training_under_mirrored_two_cpus_follows_default_strategy(tmp_path):
+    three_d = {"model": "unet3d", "mode": "3d", "patch_size": [16, 32, 32], "plan": False,
+               "model_options": {"depth": 2, "base_filters": 4, "normalization": "group"}}
+    runs = [["default", "default", 4, None, three_d],
+            ["mirrored", "mirrored", 2, ["/cpu:0", "/cpu:1"], three_d]]  # global batch 4
+    results = _result(_run_script(["two-cpus", json.dumps(runs), str(tmp_path)]))
+    default, mirrored = results["default"], results["mirrored"]
+    assert len(default) == len(mirrored) == 2
+    for a, b in zip(default, mirrored):
+        assert a["loss"] == pytest.approx(b["loss"], rel=2e-3)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=2e-3)
 
 
 def _free_port():

@@ -207,25 +207,26 @@ def test_unknown_model_name(tiny, tmp_path):
         kerasseg.train(tiny, "segnet", output_dir=tmp_path, **FAST)
 
 
-THREE_D_REFUSED = ("is a 3-D family: 3-D training (`--mode 3d`) is not available yet; train "
-                   "one of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model=")
-
-
 @pytest.mark.parametrize("model", ["unet3d", "VNet"])
-def test_3d_families_are_refused_before_any_work(tiny, tmp_path, model):
+def test_3d_families_on_images_are_refused_before_any_file_is_written(isbi_dir, tmp_path,
+                                                                      model):
     output = tmp_path / "run"
     with pytest.raises(ValueError) as info:
-        kerasseg.train(tiny, model, output_dir=output, **{**FAST, "model_options": {}})
-    assert str(info.value) == f"`model` {model.lower()!r} " + THREE_D_REFUSED + repr(model)
+        kerasseg.train(isbi_dir, model, output_dir=output, **{**FAST, "model_options": {},
+                                                                "mode": None})
+    assert str(info.value) == (
+        f"`model` {model.lower()!r} is a 3-D family and the data holds 2-D images; train one "
+        f"of the 2-D families ['deeplab', 'fcn8s', 'unet']. Received: model={model!r}")
     assert not output.exists()
 
 
-def test_lay_out_refuses_3d_families(tmp_path):
-    from kerasseg.training.setup import lay_out
+def test_a_mode_that_does_not_fit_the_family_is_refused_before_the_data_is_read(tmp_path):
+    from kerasseg.training.setup import validate
 
-    # Refused before the data is read: the data argument is never looked at.
-    with pytest.raises(ValueError, match=r"`model` 'vnet' is a 3-D family: 3-D training"):
-        lay_out("no such folder", str(tmp_path), {"model": "vnet"}, None, True)
+    # Refused from the settings alone: the data is never looked at.
+    with pytest.raises(ValueError, match=r"`mode` '2.5d' does not fit the 3-D family 'vnet'"):
+        validate({"model": "vnet", "mode": "2.5d", "loss": "dice_ce", "patch_size": None,
+                  "val_cases": None})
 
 
 def test_slice_axis_sets_patch_and_prediction_grid(tiny, tmp_path):
