@@ -30,6 +30,7 @@ from kerasseg.export.serving_config import (
     write_batching_config,
     write_model_config,
 )
+from kerasseg.export import volume as _volume
 from kerasseg.export.signatures import (
     function_variables,
     BYTES_INPUT,
@@ -50,7 +51,7 @@ METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
 DECODABLE_CHANNELS = (1, 3, 4)
 
 
-_VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
+_VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing", "patch_size")
 
 
 def _check_volume(volume, channels):
@@ -77,11 +78,24 @@ def _check_volume(volume, channels):
             f"`volume['context']` must be an integer >= 0 with the model's {channels} input "
             f"channel(s) a multiple of 2 * context + 1. Received: context={context!r}"
         )
+    mode = volume.get("mode") or ("2.5d" if context else "2d")
+    if mode not in ("2d", "2.5d", "3d") or mode == "3d" and (context or axes != [0]):
+        raise ValueError(
+            "`volume['mode']` must be '2d', '2.5d' or '3d' (with context 0 and slice axis 0). "
+            f"Received: mode={volume.get('mode')!r}, context={context!r}, "
+            f"slice_axis={volume['slice_axis']!r}")
+    patch = volume.get("patch_size")
+    if patch is not None and (
+            not isinstance(patch, (list, tuple)) or len(patch) != (3 if mode == "3d" else 2)
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in patch)):
+        raise ValueError(
+            "`volume['patch_size']` must be the training patch, positive ints "
+            f"({'(d, h, w)' if mode == '3d' else '(h, w)'}). Received: patch_size={patch!r}")
     out = {key: volume.get(key) for key in _VOLUME_KEYS}
     if volume.get("shift_offsets"):
         out["shift_offsets"] = [list(pair) for pair in volume["shift_offsets"]]
     out["slice_axis"] = axes
-    out["mode"] = out["mode"] or ("2.5d" if context else "2d")
+    out["mode"] = mode
     return json.loads(json.dumps(out))
 
 
@@ -197,10 +211,25 @@ def saved_model(
         )
     spec = normalization_spec(normalization)
     model = float32_model(model)  # a mixed-precision model exports in float32
+    three_d = len(model.inputs[0].shape) == 5 if getattr(model, "inputs", None) else False
+    if three_d and volume is None:
+        raise ValueError(
+            "A 3-D model is exported with `volume`, its training preprocessing spec (mode "
+            "'3d' and the patch size, the sliding window of `serving_volume`). "
+            "Received: volume=None")
+    if three_d and input_size is None and isinstance(volume, dict) and volume.get("patch_size"):
+        input_size = tuple(volume["patch_size"])  # the window size serving_default takes
     info = model_info(model, output_activation=output_activation, stride=stride,
                       input_size=input_size, canvas=canvas)
     check_channels(spec, info.channels)
     volume = _check_volume(volume, info.channels)
+    if volume is not None and (volume["mode"] == "3d") != info.volumetric:
+        raise ValueError(
+            f"`volume['mode']` {volume['mode']!r} does not fit a "
+            f"{'3-D' if info.volumetric else '2-D'} model (mode '3d' is for 3-D models, "
+            "'2d' and '2.5d' for slice models).")
+    if volume is not None and info.volumetric and volume.get("patch_size") is None:
+        volume["patch_size"] = [info.depth, info.height, info.width]
     if class_names is not None:
         class_names = [str(name) for name in class_names]
         # A one-channel sigmoid model may name its two classes.
@@ -209,11 +238,12 @@ def saved_model(
                 f"`class_names` must name the model's {info.num_classes} output channel(s). "
                 f"Received: class_names={class_names!r}"
             )
-    decodable = info.channels in DECODABLE_CHANNELS
+    decodable = info.channels in DECODABLE_CHANNELS and not info.volumetric
     if bytes_signature and not decodable:
         raise ValueError(
-            "`bytes_signature=True` needs a model with 1, 3 or 4 input channels (what PNG "
-            f"and JPEG hold). Received: a model with {info.channels} channels"
+            "`bytes_signature=True` needs a 2-D model with 1, 3 or 4 input channels (what "
+            f"PNG and JPEG hold). Received: a {'3-D ' if info.volumetric else ''}model with "
+            f"{info.channels} channels"
         )
     with_bytes = decodable if bytes_signature is None else bytes_signature
     target = os.path.join(export_dir, str(version))
@@ -236,7 +266,12 @@ def saved_model(
             f"({type(error).__name__}: {reason}). Export it at a fixed size with "
             f"input_size=(height, width), multiples of its stride {info.stride}."
         ) from error
-    # A bare tf.Module holding the two functions and the tf.Variables they read: the
+    recipe = None
+    if volume is not None:
+        # Whole volumes in, labels out: the recipe of Predictor.predict_case in the graph.
+        recipe = _volume.volume_recipe(volume, info, spec, tuple(model.inputs[0].shape))
+        signatures[_volume.VOLUME_SIGNATURE] = _volume.trace_volume_fn(model, recipe)
+    # A bare tf.Module holding the functions and the tf.Variables they read: the
     # SavedModel then holds graphs and weights only, loadable without Keras or kerasseg.
     module = tf.Module()
     module.model_variables = function_variables(signatures.values())
@@ -247,7 +282,7 @@ def saved_model(
         "version": version,
         "architecture": model.name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input_size": None if info.dynamic else [info.height, info.width],
+        "input_size": None if info.dynamic else [v for v in info.input_shape[:-1]],
         "dynamic_size": info.dynamic,
         "channels": info.channels,
         "num_classes": info.num_classes,
@@ -255,7 +290,7 @@ def saved_model(
         "stride": info.stride if info.dynamic else None,
         "normalization": spec,
         "mask_pad_value": MASK_PAD_VALUE,
-        "signatures": _signature_table(info, with_bytes),
+        "signatures": _signature_table(info, with_bytes, recipe),
     }
     if class_names is not None:
         metadata["class_names"] = class_names
@@ -292,16 +327,16 @@ def _trace(model, info, spec, with_bytes):
     return signatures
 
 
-def _signature_table(info, with_bytes):
-    h = -1 if info.height is None else info.height
-    w = -1 if info.width is None else info.width
+def _signature_table(info, with_bytes, recipe=None):
+    spatial = [-1 if v is None else v for v in info.input_shape[:-1]]
     table = {
         TENSOR_SIGNATURE: {
-            "inputs": {TENSOR_INPUT: {"dtype": "float32", "shape": [-1, h, w, info.channels]}},
+            "inputs": {TENSOR_INPUT: {"dtype": "float32",
+                                      "shape": [-1, *spatial, info.channels]}},
             "outputs": {
                 "probabilities": {"dtype": "float32",
-                                  "shape": [-1, h, w, info.num_classes]},
-                "mask": {"dtype": "int32", "shape": [-1, h, w]},
+                                  "shape": [-1, *spatial, info.num_classes]},
+                "mask": {"dtype": "int32", "shape": [-1, *spatial]},
             },
         }
     }
@@ -313,6 +348,8 @@ def _signature_table(info, with_bytes):
                 "image_size": {"dtype": "int32", "shape": [-1, 2]},
             },
         }
+    if recipe is not None:
+        table[_volume.VOLUME_SIGNATURE] = _volume.volume_signature_table(recipe)
     return table
 
 
