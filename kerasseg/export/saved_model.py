@@ -10,6 +10,9 @@ Layout written by :func:`saved_model` (``DIR`` is the model's base path)::
       batching_parameters.txt       BatchingParameters for --enable_batching
       MODEL_CARD.md                 signatures, normalization and example requests
 
+A model trained on volumes also gets ``serving_volume`` (whole raw volumes in, label
+volumes out; :mod:`kerasseg.export.volume`).
+
 The version folder is written to a hidden temporary folder beside it and renamed into
 place, so TF Serving (which polls ``DIR`` for numbered folders) never sees half a model.
 """
@@ -117,7 +120,7 @@ def saved_model(
     volume=None,
     class_names=None,
 ):
-    """Export ``model`` for TF Serving as ``export_dir/<version>/`` with two signatures.
+    """Export ``model`` for TF Serving as ``export_dir/<version>/`` with its signatures.
 
     Signatures (names, dtypes and shapes are the public contract):
 
@@ -136,7 +139,25 @@ def saved_model(
       segmented; outputs ``mask`` int32 ``[batch, H_max, W_max]`` brought back to each
       image's original size (nearest neighbour), padded with ``-1`` to the largest image
       of the batch when sizes differ, and ``image_size`` int32 ``[batch, 2]`` (each
-      image's height and width). Only for models with 1, 3 or 4 channels.
+      image's height and width). Only for 2-D models with 1, 3 or 4 channels.
+    * ``serving_volume`` (models exported with ``volume``, i.e. trained on volumes):
+      input ``volume`` float32 ``[D, H, W]`` or ``[D, H, W, C]``, raw intensities of one
+      volume of any size, array axes ``(z, y, x)`` as SimpleITK's ``GetArrayFromImage``
+      and kerasseg's readers give them, and, when the spec has a ``target_spacing``,
+      ``spacing`` float32 ``[3]``, the voxel size in ``(x, y, z)`` order (SimpleITK's
+      ``GetSpacing()``, NIfTI's ``pixdim[1:4]``, :class:`kerasseg.data.types.Geometry`'s
+      ``spacing``); outputs ``probabilities`` float32 ``[D, H, W, K]`` and ``label`` int32
+      ``[D, H, W]`` on the input's grid. The graph runs
+      :meth:`kerasseg.inference.Predictor.predict_case`'s recipe without flips:
+      normalization over the volume, linear resampling to the target spacing, slices
+      across each axis with context channels, padding/canvas/tiling and shift averaging
+      (or, for a 3-D model, Gaussian-blended sliding windows of the patch), view
+      averaging, resampling back and argmax (see :mod:`kerasseg.export.volume`).
+
+    A 3-D model (inputs ``(B, D, H, W, C)``) is exported with ``volume`` (mode ``"3d"``);
+    its ``serving_default`` takes windows ``[batch, d, h, w, C]`` of the training patch
+    (``input_size``, by default ``volume["patch_size"]``), already normalized, and it has
+    no ``serving_bytes``.
 
     Bad input fails inside the graph with an ``InvalidArgumentError`` that says what was
     expected (shape and channel count, PNG/JPEG bytes); a wrong dtype is refused by
@@ -173,12 +194,15 @@ def saved_model(
         serving_base_path: where ``export_dir``'s parent is mounted in the serving
             container; the config's base path is ``serving_base_path/model_name``.
         batching: write ``batching_parameters.txt``.
-        volume: for a slice model trained on 3-D volumes, the training preprocessing
-            spec (``mode``, ``context``, ``slice_axis``, ``target_spacing``, as stored by
-            training), optionally with the ``shift_offsets`` its prediction averages
-            (see :class:`kerasseg.inference.Predictor`); it is kept in the export metadata
-            and the model card spells out how a client turns a volume into the model's
-            input and back. ``None`` for models of 2-D images.
+        volume: for a model trained on 3-D volumes, the training preprocessing spec
+            (``mode``, ``context``, ``slice_axis``, ``target_spacing``, ``patch_size``, as
+            stored by training), optionally with the ``shift_offsets`` its prediction
+            averages (see :class:`kerasseg.inference.Predictor`); it adds the
+            ``serving_volume`` signature, is kept in the export metadata, and the model
+            card spells out how a client turns a volume into the model's input and back.
+            ``patch_size`` is the tile size of slices larger than it (``None``: slices are
+            never tiled) and the sliding window of a 3-D model. ``None`` for models of 2-D
+            images.
         class_names: names of the output channels, listed in the metadata and the card.
 
     Returns:
