@@ -264,10 +264,13 @@ def saved_model(
             )
     decodable = info.channels in DECODABLE_CHANNELS and not info.volumetric
     if bytes_signature and not decodable:
+        if info.volumetric:
+            raise ValueError(
+                "`bytes_signature=True` is for 2-D models (PNG and JPEG hold images); "
+                "a 3-D model is served by `serving_default` (windows) and `serving_volume`.")
         raise ValueError(
-            "`bytes_signature=True` needs a 2-D model with 1, 3 or 4 input channels (what "
-            f"PNG and JPEG hold). Received: a {'3-D ' if info.volumetric else ''}model with "
-            f"{info.channels} channels"
+            "`bytes_signature=True` needs a model with 1, 3 or 4 input channels (what PNG "
+            f"and JPEG hold). Received: a model with {info.channels} channels"
         )
     with_bytes = decodable if bytes_signature is None else bytes_signature
     target = os.path.join(export_dir, str(version))

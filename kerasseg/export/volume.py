@@ -243,8 +243,9 @@ def traceable_model(model, channels):
 
 
 def _forward(model, recipe, x):
-    """Class probabilities of a batch, as ``Predictor._forward``."""
-    out = tf.cast(model(x, training=False), tf.float32)
+    """Class probabilities of a batch, as ``Predictor._forward`` (``model`` is the
+    function of :func:`_model_function`)."""
+    out = tf.cast(model(x), tf.float32)
     if recipe.num_classes == 1:
         p = tf.sigmoid(out) if recipe.activation == "logits" else out
         return tf.concat([1.0 - p, p], axis=-1)
@@ -283,7 +284,7 @@ def resample_volume(x, shape):
 
     same = tf.reduce_all(tf.equal(tf.shape(x)[:3], shape))
     out = tf.cond(same, lambda: tf.identity(x), resample)
-    out.set_shape(x.shape)
+    out.set_shape([None, None, None, x.shape[-1]])
     return out
 
 
@@ -559,6 +560,17 @@ def _checked_spacing(spacing, recipe):
         return tf.identity(spacing)
 
 
+def _model_function(model, recipe):
+    """The model's forward pass as one ``tf.function``: every place the graph runs the
+    model (views, tiles, shifts) calls this one function instead of holding a copy."""
+    if recipe.volumetric:
+        shape = [None, *recipe.patch, recipe.model_channels]
+    else:
+        shape = [None, None, None, recipe.model_channels]
+    return tf.function(lambda x: model(x, training=False),
+                       input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+
 def make_volume_fn(model, recipe):
     """Return the body of ``serving_volume``: ``(volume[, spacing])`` -> probabilities
     ``(D, H, W, K)`` and ``label`` ``(D, H, W)`` int32 on the volume's grid.
@@ -572,6 +584,8 @@ def make_volume_fn(model, recipe):
         A function of one argument (the volume) or two (volume and spacing), as
         :func:`volume_signature_specs` lists them.
     """
+
+    model = _model_function(model, recipe)
 
     def predict(volume, spacing=None):
         x = _checked_volume(volume, recipe)
