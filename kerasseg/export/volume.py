@@ -145,6 +145,15 @@ def volume_recipe(volume, info, normalization, model_shape):
     # What the model outputs, as the Predictor names it: logits, or probabilities already.
     activation = info.activation if info.outputs_probabilities else "logits"
     shifts = tuple(tuple(int(v) for v in pair) for pair in volume.get("shift_offsets") or ())
+    if mode == "3d" and all(n is not None for n in spatial) and tuple(spatial) != patch:
+        raise ValueError(
+            f"The 3-D model takes windows of {tuple(spatial)} voxels only; its sliding window "
+            f"(`volume['patch_size']`) must be that size. Received: patch_size={list(patch)}")
+    if mode != "3d" and all(n is not None for n in spatial) and any(v for s in shifts for v in s):
+        raise ValueError(
+            f"A fixed-size slice model ({tuple(spatial)}) cannot average shifted predictions "
+            "(they need a zero border around each slice); export it from a model that takes "
+            f"any size, or without `shift_offsets`. Received: shift_offsets={list(shifts)}")
     return VolumeRecipe(
         mode=mode,
         axes=tuple(int(axis) for axis in volume["slice_axis"]),
