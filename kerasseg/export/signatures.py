@@ -358,8 +358,9 @@ def make_tensor_fn(model, info):
     """Return the body of ``serving_default``: ``image`` -> probabilities and mask.
 
     Fixed sizes (the model's, or the ``input_size`` it is exported at; a 3-D model's
-    window ``[batch, D, H, W, C]``) are taken exactly. Dynamic-size models take any size: the batch is zero-padded at the bottom and right to
-    a multiple of the stride, and the outputs are cropped back to the input size.
+    window ``[batch, D, H, W, C]``) are taken exactly. Dynamic-size models take any size:
+    the batch is zero-padded at the bottom and right to a multiple of the stride, and the
+    outputs are cropped back to the input size.
     """
     expected = [None, *info.input_shape]
 

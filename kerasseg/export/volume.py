@@ -33,7 +33,6 @@ probabilities and the accumulators.
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from kerasseg.data.normalization import normalization_spec, normalize_tensor
