@@ -109,8 +109,9 @@ def volume_recipe(volume, info, normalization, model_shape):
         A :class:`VolumeRecipe`.
 
     Raises:
-        ValueError: for a 3-D model without a patch size, or a target spacing that is not
-            2 or 3 entries.
+        ValueError: for a 3-D model without a patch size or with a fixed size other than
+            it, a fixed-size slice model with shift offsets, or a target spacing that is
+            not 2 or 3 entries.
     """
     spec = normalization_spec(normalization)
     mode = volume["mode"]

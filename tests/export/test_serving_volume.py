@@ -26,6 +26,7 @@ from kerasseg.export import read_export_metadata
 from kerasseg.export.volume import normalize_volume, resample_volume, target_shape
 from kerasseg.inference import Predictor
 from kerasseg.sample import hippocampus_path
+from tests.export.helpers import build_small
 
 TOLERANCE = 1e-4
 
@@ -253,11 +254,21 @@ def test_target_shape_rounds_as_the_preprocessing():
         assert tuple(got.numpy()) == expected, (shape, spacing, target)
 
 
-def test_a_3d_model_needs_its_volume_spec(tmp_path):
+def test_exports_whose_volume_signature_cannot_match_are_refused(tmp_path):
     model, _ = _tiny_3d()
     with pytest.raises(ValueError, match="3-D model is exported with `volume`"):
         kerasseg.export.saved_model(model, tmp_path / "m")
     with pytest.raises(ValueError, match="does not fit a 3-D model"):
         kerasseg.export.saved_model(model, tmp_path / "m", input_size=(8, 8, 8), volume={
             "mode": "2.5d", "context": 0, "slice_axis": 0})
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(ValueError, match="windows of \\(8, 8, 8\\) voxels only"):
+        kerasseg.export.saved_model(
+            kerasseg.build("unet3d", input_shape=(8, 8, 8, 1), depth=2, base_filters=4),
+            tmp_path / "m", volume={"mode": "3d", "context": 0, "slice_axis": 0,
+                                    "patch_size": [16, 16, 16]}, input_size=(8, 8, 8))
+    fixed = build_small("unet", input_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match="cannot average shifted predictions"):
+        kerasseg.export.saved_model(fixed, tmp_path / "m", volume={
+            "mode": "2.5d", "context": 1, "slice_axis": 0, "shift_offsets": [[0, 0], [2, 2]]})
     assert not (tmp_path / "m").exists()
