@@ -4,9 +4,12 @@ stored in the model file (normalization, patch size, slicing mode).
 :mod:`kerasseg.export` works on any Keras model; this module adds the trained model's own
 preprocessing: the SavedModel takes any image size where the architecture allows it (else
 the training patch size), the ``serving_bytes`` signature applies the training
-normalization, and it is left out for 2.5-D models (whose channels are
-neighbouring slices, not the colours of an image file); int8 calibration and the parity
-report use real images prepared exactly as in training.
+normalization, and it is left out for 2.5-D and 3-D models (whose channels are
+neighbouring slices, not the colours of an image file); a model trained on volumes also
+gets ``serving_volume``, which runs :meth:`kerasseg.inference.Predictor.predict_case`'s
+recipe (normalization, resampling, slicing or sliding window, averaging, argmax) inside
+the graph; int8 calibration and the parity report use real images prepared exactly as in
+training.
 """
 
 
@@ -61,22 +64,27 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
     activation = predictor.activation  # the info's output activation, as in inference
     if saved_model_dir is not None:
         volume = None
-        if info.spatial_dims == 3:
-            volume = dict(spec.to_dict(), shift_offsets=[list(pair) for pair in
-                                                         info.shift_offsets or ()] or None)
+        three_d = spec.mode == "3d"
+        if info.spatial_dims == 3 or three_d:
+            # The volume recipe of the Predictor, which `serving_volume` runs in the graph.
+            volume = dict(spec.to_dict(), patch_size=list(patch),
+                          shift_offsets=[list(pair) for pair in
+                                         info.shift_offsets or ()] or None)
         options = dict(
             output_activation=activation,
             version=version, model_name=model_name, normalization=spec.normalization,
-            bytes_signature=False if spec.context else None, overwrite=overwrite,
+            bytes_signature=False if spec.context or three_d else None, overwrite=overwrite,
             stride=info.stride, class_names=list(info.class_names) or None, volume=volume,
-            canvas=predictor.canvas if any(predictor.canvas) else None,
+            canvas=predictor.canvas if any(predictor.canvas) and not three_d else None,
         )
+        if three_d:
+            options["input_size"] = tuple(patch)  # the window serving_default takes
         try:
             # Any image size (padded to the stride in the graph) where the model allows it.
             result["saved_model"] = exporter.saved_model(predictor.model, saved_model_dir,
                                                          **options)
         except ValueError as error:
-            if "input_size" not in str(error):
+            if "input_size" not in str(error) or three_d:
                 raise
             # Models whose resizes need a known size are exported at the training patch size.
             result["saved_model"] = exporter.saved_model(

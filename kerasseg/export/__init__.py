@@ -1,8 +1,9 @@
 """Export for serving and the edge: SavedModel for TF Serving, TFLite, parity checks.
 
 * :func:`saved_model` writes ``DIR/<version>/`` with the ``serving_default`` (float
-  tensor) and ``serving_bytes`` (PNG/JPEG bytes) signatures, plus ``models.config``,
-  ``batching_parameters.txt`` and ``MODEL_CARD.md`` beside it;
+  tensor) and ``serving_bytes`` (PNG/JPEG bytes) signatures, and for models trained on
+  volumes ``serving_volume`` (a raw volume in, probabilities and labels out), plus
+  ``models.config``, ``batching_parameters.txt`` and ``MODEL_CARD.md`` beside it;
 * :func:`tflite` converts to a ``.tflite`` file (``"none"``, ``"float16"``, ``"dynamic"``
   or full-integer ``"int8"``);
 * :func:`parity_report` compares a ``.tflite`` file with its Keras model through LiteRT;
@@ -36,6 +37,7 @@ from kerasseg.export.signatures import (
     TENSOR_SIGNATURE,
 )
 from kerasseg.export.tflite import QUANTIZE_MODES, tflite
+from kerasseg.export.volume import SPACING_INPUT, VOLUME_INPUT, VOLUME_SIGNATURE
 
 __all__ = [
     "saved_model",
@@ -54,4 +56,7 @@ __all__ = [
     "TENSOR_INPUT",
     "BYTES_SIGNATURE",
     "BYTES_INPUT",
+    "VOLUME_SIGNATURE",
+    "VOLUME_INPUT",
+    "SPACING_INPUT",
 ]

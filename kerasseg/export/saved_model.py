@@ -10,6 +10,9 @@ Layout written by :func:`saved_model` (``DIR`` is the model's base path)::
       batching_parameters.txt       BatchingParameters for --enable_batching
       MODEL_CARD.md                 signatures, normalization and example requests
 
+A model trained on volumes also gets ``serving_volume`` (whole raw volumes in, label
+volumes out; :mod:`kerasseg.export.volume`).
+
 The version folder is written to a hidden temporary folder beside it and renamed into
 place, so TF Serving (which polls ``DIR`` for numbered folders) never sees half a model.
 """
@@ -30,6 +33,7 @@ from kerasseg.export.serving_config import (
     write_batching_config,
     write_model_config,
 )
+from kerasseg.export import volume as _volume
 from kerasseg.export.signatures import (
     function_variables,
     BYTES_INPUT,
@@ -50,7 +54,7 @@ METADATA_FILE = os.path.join("assets.extra", "kerasseg_export.json")
 DECODABLE_CHANNELS = (1, 3, 4)
 
 
-_VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing")
+_VOLUME_KEYS = ("mode", "context", "slice_axis", "target_spacing", "patch_size")
 
 
 def _check_volume(volume, channels):
@@ -77,11 +81,24 @@ def _check_volume(volume, channels):
             f"`volume['context']` must be an integer >= 0 with the model's {channels} input "
             f"channel(s) a multiple of 2 * context + 1. Received: context={context!r}"
         )
+    mode = volume.get("mode") or ("2.5d" if context else "2d")
+    if mode not in ("2d", "2.5d", "3d") or mode == "3d" and (context or axes != [0]):
+        raise ValueError(
+            "`volume['mode']` must be '2d', '2.5d' or '3d' (with context 0 and slice axis 0). "
+            f"Received: mode={volume.get('mode')!r}, context={context!r}, "
+            f"slice_axis={volume['slice_axis']!r}")
+    patch = volume.get("patch_size")
+    if patch is not None and (
+            not isinstance(patch, (list, tuple)) or len(patch) != (3 if mode == "3d" else 2)
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in patch)):
+        raise ValueError(
+            "`volume['patch_size']` must be the training patch, positive ints "
+            f"({'(d, h, w)' if mode == '3d' else '(h, w)'}). Received: patch_size={patch!r}")
     out = {key: volume.get(key) for key in _VOLUME_KEYS}
     if volume.get("shift_offsets"):
         out["shift_offsets"] = [list(pair) for pair in volume["shift_offsets"]]
     out["slice_axis"] = axes
-    out["mode"] = out["mode"] or ("2.5d" if context else "2d")
+    out["mode"] = mode
     return json.loads(json.dumps(out))
 
 
@@ -103,7 +120,7 @@ def saved_model(
     volume=None,
     class_names=None,
 ):
-    """Export ``model`` for TF Serving as ``export_dir/<version>/`` with two signatures.
+    """Export ``model`` for TF Serving as ``export_dir/<version>/`` with its signatures.
 
     Signatures (names, dtypes and shapes are the public contract):
 
@@ -122,7 +139,25 @@ def saved_model(
       segmented; outputs ``mask`` int32 ``[batch, H_max, W_max]`` brought back to each
       image's original size (nearest neighbour), padded with ``-1`` to the largest image
       of the batch when sizes differ, and ``image_size`` int32 ``[batch, 2]`` (each
-      image's height and width). Only for models with 1, 3 or 4 channels.
+      image's height and width). Only for 2-D models with 1, 3 or 4 channels.
+    * ``serving_volume`` (models exported with ``volume``, i.e. trained on volumes):
+      input ``volume`` float32 ``[D, H, W]`` or ``[D, H, W, C]``, raw intensities of one
+      volume of any size, array axes ``(z, y, x)`` as SimpleITK's ``GetArrayFromImage``
+      and kerasseg's readers give them, and, when the spec has a ``target_spacing``,
+      ``spacing`` float32 ``[3]``, the voxel size in ``(x, y, z)`` order (SimpleITK's
+      ``GetSpacing()``, NIfTI's ``pixdim[1:4]``, :class:`kerasseg.data.types.Geometry`'s
+      ``spacing``); outputs ``probabilities`` float32 ``[D, H, W, K]`` and ``label`` int32
+      ``[D, H, W]`` on the input's grid. The graph runs
+      :meth:`kerasseg.inference.Predictor.predict_case`'s recipe without flips:
+      normalization over the volume, linear resampling to the target spacing, slices
+      across each axis with context channels, padding/canvas/tiling and shift averaging
+      (or, for a 3-D model, Gaussian-blended sliding windows of the patch), view
+      averaging, resampling back and argmax (see :mod:`kerasseg.export.volume`).
+
+    A 3-D model (inputs ``(B, D, H, W, C)``) is exported with ``volume`` (mode ``"3d"``);
+    its ``serving_default`` takes windows ``[batch, d, h, w, C]`` of the training patch
+    (``input_size``, by default ``volume["patch_size"]``), already normalized, and it has
+    no ``serving_bytes``.
 
     Bad input fails inside the graph with an ``InvalidArgumentError`` that says what was
     expected (shape and channel count, PNG/JPEG bytes); a wrong dtype is refused by
@@ -159,12 +194,15 @@ def saved_model(
         serving_base_path: where ``export_dir``'s parent is mounted in the serving
             container; the config's base path is ``serving_base_path/model_name``.
         batching: write ``batching_parameters.txt``.
-        volume: for a slice model trained on 3-D volumes, the training preprocessing
-            spec (``mode``, ``context``, ``slice_axis``, ``target_spacing``, as stored by
-            training), optionally with the ``shift_offsets`` its prediction averages
-            (see :class:`kerasseg.inference.Predictor`); it is kept in the export metadata
-            and the model card spells out how a client turns a volume into the model's
-            input and back. ``None`` for models of 2-D images.
+        volume: for a model trained on 3-D volumes, the training preprocessing spec
+            (``mode``, ``context``, ``slice_axis``, ``target_spacing``, ``patch_size``, as
+            stored by training), optionally with the ``shift_offsets`` its prediction
+            averages (see :class:`kerasseg.inference.Predictor`); it adds the
+            ``serving_volume`` signature, is kept in the export metadata, and the model
+            card spells out how a client turns a volume into the model's input and back.
+            ``patch_size`` is the tile size of slices larger than it (``None``: slices are
+            never tiled) and the sliding window of a 3-D model. ``None`` for models of 2-D
+            images.
         class_names: names of the output channels, listed in the metadata and the card.
 
     Returns:
@@ -197,10 +235,25 @@ def saved_model(
         )
     spec = normalization_spec(normalization)
     model = float32_model(model)  # a mixed-precision model exports in float32
+    three_d = len(model.inputs[0].shape) == 5 if getattr(model, "inputs", None) else False
+    if three_d and volume is None:
+        raise ValueError(
+            "A 3-D model is exported with `volume`, its training preprocessing spec (mode "
+            "'3d' and the patch size, the sliding window of `serving_volume`). "
+            "Received: volume=None")
+    if three_d and input_size is None and isinstance(volume, dict) and volume.get("patch_size"):
+        input_size = tuple(volume["patch_size"])  # the window size serving_default takes
     info = model_info(model, output_activation=output_activation, stride=stride,
                       input_size=input_size, canvas=canvas)
     check_channels(spec, info.channels)
     volume = _check_volume(volume, info.channels)
+    if volume is not None and (volume["mode"] == "3d") != info.volumetric:
+        raise ValueError(
+            f"`volume['mode']` {volume['mode']!r} does not fit a "
+            f"{'3-D' if info.volumetric else '2-D'} model (mode '3d' is for 3-D models, "
+            "'2d' and '2.5d' for slice models).")
+    if volume is not None and info.volumetric and volume.get("patch_size") is None:
+        volume["patch_size"] = [info.depth, info.height, info.width]
     if class_names is not None:
         class_names = [str(name) for name in class_names]
         # A one-channel sigmoid model may name its two classes.
@@ -209,8 +262,12 @@ def saved_model(
                 f"`class_names` must name the model's {info.num_classes} output channel(s). "
                 f"Received: class_names={class_names!r}"
             )
-    decodable = info.channels in DECODABLE_CHANNELS
+    decodable = info.channels in DECODABLE_CHANNELS and not info.volumetric
     if bytes_signature and not decodable:
+        if info.volumetric:
+            raise ValueError(
+                "`bytes_signature=True` is for 2-D models (PNG and JPEG hold images); "
+                "a 3-D model is served by `serving_default` (windows) and `serving_volume`.")
         raise ValueError(
             "`bytes_signature=True` needs a model with 1, 3 or 4 input channels (what PNG "
             f"and JPEG hold). Received: a model with {info.channels} channels"
@@ -236,7 +293,12 @@ def saved_model(
             f"({type(error).__name__}: {reason}). Export it at a fixed size with "
             f"input_size=(height, width), multiples of its stride {info.stride}."
         ) from error
-    # A bare tf.Module holding the two functions and the tf.Variables they read: the
+    recipe = None
+    if volume is not None:
+        # Whole volumes in, labels out: the recipe of Predictor.predict_case in the graph.
+        recipe = _volume.volume_recipe(volume, info, spec, tuple(model.inputs[0].shape))
+        signatures[_volume.VOLUME_SIGNATURE] = _volume.trace_volume_fn(model, recipe)
+    # A bare tf.Module holding the functions and the tf.Variables they read: the
     # SavedModel then holds graphs and weights only, loadable without Keras or kerasseg.
     module = tf.Module()
     module.model_variables = function_variables(signatures.values())
@@ -247,7 +309,7 @@ def saved_model(
         "version": version,
         "architecture": model.name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input_size": None if info.dynamic else [info.height, info.width],
+        "input_size": None if info.dynamic else [v for v in info.input_shape[:-1]],
         "dynamic_size": info.dynamic,
         "channels": info.channels,
         "num_classes": info.num_classes,
@@ -255,7 +317,7 @@ def saved_model(
         "stride": info.stride if info.dynamic else None,
         "normalization": spec,
         "mask_pad_value": MASK_PAD_VALUE,
-        "signatures": _signature_table(info, with_bytes),
+        "signatures": _signature_table(info, with_bytes, recipe),
     }
     if class_names is not None:
         metadata["class_names"] = class_names
@@ -292,16 +354,16 @@ def _trace(model, info, spec, with_bytes):
     return signatures
 
 
-def _signature_table(info, with_bytes):
-    h = -1 if info.height is None else info.height
-    w = -1 if info.width is None else info.width
+def _signature_table(info, with_bytes, recipe=None):
+    spatial = [-1 if v is None else v for v in info.input_shape[:-1]]
     table = {
         TENSOR_SIGNATURE: {
-            "inputs": {TENSOR_INPUT: {"dtype": "float32", "shape": [-1, h, w, info.channels]}},
+            "inputs": {TENSOR_INPUT: {"dtype": "float32",
+                                      "shape": [-1, *spatial, info.channels]}},
             "outputs": {
                 "probabilities": {"dtype": "float32",
-                                  "shape": [-1, h, w, info.num_classes]},
-                "mask": {"dtype": "int32", "shape": [-1, h, w]},
+                                  "shape": [-1, *spatial, info.num_classes]},
+                "mask": {"dtype": "int32", "shape": [-1, *spatial]},
             },
         }
     }
@@ -313,6 +375,8 @@ def _signature_table(info, with_bytes):
                 "image_size": {"dtype": "int32", "shape": [-1, 2]},
             },
         }
+    if recipe is not None:
+        table[_volume.VOLUME_SIGNATURE] = _volume.volume_signature_table(recipe)
     return table
 
 

@@ -51,6 +51,7 @@ class GraphInfo:
             in training (for models whose normalization layers average over the image:
             instance and group normalization); ``(0, 0)`` pads only to the stride, at the
             bottom and right.
+        depth: a 3-D model's input depth (``None`` for 2-D models).
     """
 
     height: Optional[int]
@@ -61,6 +62,13 @@ class GraphInfo:
     outputs_probabilities: bool
     stride: int
     canvas: Tuple[int, int] = (0, 0)
+    depth: Optional[int] = None
+
+    @property
+    def volumetric(self):
+        """Whether the model is 3-D: inputs ``(B, D, H, W, C)`` at the fixed ``depth``,
+        ``height`` and ``width`` (its training patch, the sliding window)."""
+        return self.depth is not None
 
     @property
     def dynamic(self):
@@ -69,7 +77,10 @@ class GraphInfo:
 
     @property
     def input_shape(self) -> Tuple:
-        """``(H, W, C)`` with ``None`` for dynamic dimensions."""
+        """``(H, W, C)`` (``(D, H, W, C)`` for a 3-D model) with ``None`` for dynamic
+        dimensions."""
+        if self.volumetric:
+            return (self.depth, self.height, self.width, self.channels)
         return (self.height, self.width, self.channels)
 
 
@@ -129,18 +140,79 @@ def _check_size(input_size):
     return int(input_size[0]), int(input_size[1])
 
 
+def _activation_of(model, output_activation, num_classes):
+    """``(activation, outputs_probabilities)`` of a model for ``output_activation``."""
+    ending = _last_activation(model)
+    if output_activation == "auto":
+        outputs_probabilities = ending is not None
+        activation = ending or ("sigmoid" if num_classes == 1 else "softmax")
+    elif output_activation == "logits":
+        outputs_probabilities = False
+        activation = "sigmoid" if num_classes == 1 else "softmax"
+    else:
+        outputs_probabilities = True
+        activation = output_activation
+    if activation == "softmax" and num_classes == 1:
+        raise ValueError(
+            "A 1-class model needs a sigmoid output (softmax over one class is constant). "
+            f"Received: output_activation={output_activation!r} with the model ending in "
+            f"{ending!r}"
+        )
+    return activation, outputs_probabilities
+
+
+def _model_info_3d(model, in_shape, out_shape, output_activation, input_size):
+    """The :class:`GraphInfo` of a 3-D model, exported at one window size."""
+    if in_shape[-1] is None or len(out_shape) != 5 or out_shape[-1] is None:
+        raise ValueError(
+            "A 3-D `model` must map (batch, depth, height, width, channels) to (batch, depth, "
+            f"height, width, classes) with known channels. Received: input shape {in_shape}, "
+            f"output shape {out_shape}")
+    spatial = in_shape[1:4]
+    if input_size is not None:
+        if (not isinstance(input_size, (tuple, list)) or len(input_size) != 3
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                       for v in input_size)
+                or any(fixed is not None and fixed != v
+                       for fixed, v in zip(spatial, input_size))):
+            raise ValueError(
+                "`input_size` of a 3-D model must be (depth, height, width), positive ints "
+                f"matching its fixed dimensions {spatial}. Received: input_size={input_size!r}")
+        spatial = tuple(int(v) for v in input_size)
+    if any(v is None for v in spatial):
+        raise ValueError(
+            f"A 3-D model is exported at one window size; model {model.name!r} takes any "
+            f"size {in_shape[1:4]}: pass input_size=(depth, height, width), its training "
+            "patch.")
+    num_classes = int(out_shape[-1])
+    activation, outputs_probabilities = _activation_of(model, output_activation, num_classes)
+    return GraphInfo(
+        height=int(spatial[1]),
+        width=int(spatial[2]),
+        channels=int(in_shape[-1]),
+        num_classes=num_classes,
+        activation=activation,
+        outputs_probabilities=outputs_probabilities,
+        stride=1,
+        depth=int(spatial[0]),
+    )
+
+
 def model_info(model, output_activation="auto", stride=None, input_size=None, canvas=None):
-    """Describe ``model`` for export, checking that it is a 2-D segmentation model.
+    """Describe ``model`` for export, checking that it is a segmentation model.
 
     Args:
-        model: a Keras model, one input ``(B, H, W, C)``, one output ``(B, H, W, K)``.
+        model: a Keras model, one input ``(B, H, W, C)``, one output ``(B, H, W, K)``; or a
+            3-D model, ``(B, D, H, W, C) -> (B, D, H, W, K)``, which is exported at one
+            window size (its own fixed size, or ``input_size``).
         output_activation: ``"auto"`` (an ending softmax/sigmoid layer means the model
             outputs probabilities; otherwise logits), ``"logits"``, ``"softmax"`` or
             ``"sigmoid"`` (the model already applies it).
         stride: the model's total stride, or ``None`` to infer it for dynamic sizes.
         input_size: ``(height, width)`` to export a dynamic-size model at one fixed size
             (multiples of the stride); ``None`` keeps the model's own size. For a
-            fixed-size model it must be ``None`` or that size.
+            fixed-size model it must be ``None`` or that size. ``(depth, height, width)``
+            for a 3-D model (required when its size is not fixed).
         canvas: ``(height, width)`` that dynamic sizes are padded to at least (centred),
             e.g. the training patch of a model with instance normalization; ``None`` pads
             to the stride only.
@@ -170,6 +242,8 @@ def model_info(model, output_activation="auto", stride=None, input_size=None, ca
         )
     in_shape = tuple(model.inputs[0].shape)
     out_shape = tuple(model.outputs[0].shape)
+    if len(in_shape) == 5:
+        return _model_info_3d(model, in_shape, out_shape, output_activation, input_size)
     if len(in_shape) != 4 or in_shape[-1] is None:
         raise ValueError(
             "`model` input must be (batch, height, width, channels) with a known channel "
@@ -181,22 +255,7 @@ def model_info(model, output_activation="auto", stride=None, input_size=None, ca
             f"Received: output shape {out_shape}"
         )
     num_classes = int(out_shape[-1])
-    ending = _last_activation(model)
-    if output_activation == "auto":
-        outputs_probabilities = ending is not None
-        activation = ending or ("sigmoid" if num_classes == 1 else "softmax")
-    elif output_activation == "logits":
-        outputs_probabilities = False
-        activation = "sigmoid" if num_classes == 1 else "softmax"
-    else:
-        outputs_probabilities = True
-        activation = output_activation
-    if activation == "softmax" and num_classes == 1:
-        raise ValueError(
-            "A 1-class model needs a sigmoid output (softmax over one class is constant). "
-            f"Received: output_activation={output_activation!r} with the model ending in "
-            f"{ending!r}"
-        )
+    activation, outputs_probabilities = _activation_of(model, output_activation, num_classes)
     if stride is not None and (
             isinstance(stride, bool) or not isinstance(stride, int) or stride < 1):
         raise ValueError(f"`stride` must be a positive int or None. Received: stride={stride!r}")
@@ -292,18 +351,18 @@ def _pad_to_stride(x, info):
 
 def tensor_signature_spec(info):
     """The ``TensorSpec`` of the ``image`` input of ``serving_default``."""
-    return tf.TensorSpec([None, info.height, info.width, info.channels], tf.float32,
-                         name=TENSOR_INPUT)
+    return tf.TensorSpec([None, *info.input_shape], tf.float32, name=TENSOR_INPUT)
 
 
 def make_tensor_fn(model, info):
     """Return the body of ``serving_default``: ``image`` -> probabilities and mask.
 
-    Fixed sizes (the model's, or the ``input_size`` it is exported at) are taken exactly.
-    Dynamic-size models take any size: the batch is zero-padded at the bottom and right to
-    a multiple of the stride, and the outputs are cropped back to the input size.
+    Fixed sizes (the model's, or the ``input_size`` it is exported at; a 3-D model's
+    window ``[batch, D, H, W, C]``) are taken exactly. Dynamic-size models take any size:
+    the batch is zero-padded at the bottom and right to a multiple of the stride, and the
+    outputs are cropped back to the input size.
     """
-    expected = [None, info.height, info.width, info.channels]
+    expected = [None, *info.input_shape]
 
     def serve(image):
         # TF Serving feeds tensors without checking them against the signature, so the
