@@ -104,12 +104,12 @@ def get_settings(mode):
                                 shape=(512, 512, 300))))
     if mode == "quick":
         return Settings(
-            mode="quick", classes=3, depth=3, base_filters=8,
+            mode="quick", classes=3, depth=3, base_filters=4,
             train_patches=((16, 32, 16), (32, 32, 32)), train_batch=2, train_warmup=1,
             train_steps=2,
             volumes=(VolumeSpec("hippocampus", "hippocampus", (24, 32, 24)),
-                     VolumeSpec("synthetic 64x64x48", "synthetic", (32, 32, 32),
-                                shape=(64, 64, 48))),
+                     VolumeSpec("synthetic 48x48x40", "synthetic", (32, 32, 32),
+                                shape=(48, 48, 40))),
             peak_shape=(2, 32, 32, 16, 16), peak3d_shape=(1, 16, 16, 16, 8, 8), peak_repeats=2)
     raise ValueError(f"`mode` must be one of {list(MODES)}. Received: mode={mode!r}")
 
