@@ -28,8 +28,10 @@ Usage:
 Writes ``OUTPUT/results.json`` (default ``benchmarks/out/volumetric``, ``.../volumetric-quick``
 with ``--quick``) and the section "Volumetric (3-D) benchmarks" between its markers in
 ``benchmarks/RESULTS.md`` (a ``--quick`` run writes ``OUTPUT/RESULTS.md`` instead). Run the
-full mode on an otherwise idle machine: it takes about an hour on 2 cores, most of it the
-512x512x300 volume (196 windows of 128^3 per network), and needs about 6 GB of memory.
+full mode on an otherwise idle machine. It has not been timed yet; from the FLOP counts
+(kerasseg's network: 37.7 GFLOP forward at 40x56x40, 110 at 64^3, 883 per 128^3 window) it
+should take 1 to 1.5 hours on 2 cores, most of it the 512x512x300 volume (196 windows of
+128^3 per network), and a few GB of memory per child.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""The MONAI side of ``benchmarks/volumetric.py``: one measurement per process, on torch's CPU wheel.
+"""The MONAI side of ``benchmarks/volumetric.py``: one measurement per process, torch on the CPU.
 
 Runs in its own virtual environment (NumPy, torch, MONAI; neither TensorFlow nor kerasseg):
 

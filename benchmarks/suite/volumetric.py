@@ -344,7 +344,8 @@ def render_notes(results):
         "normalization (affine), ReLU, no bias before a normalization. Differences: "
         "downsampling by the first convolution of each level at stride 2 instead of max "
         "pooling.",
-        f"- MONAI `basicunet`: `BasicUNet` with features {basic or '-'}, always four "
+        f"- MONAI `basicunet`: `BasicUNet` with features "
+        f"{', '.join(str(f) for f in basic) if basic else '-'}, always four "
         "poolings (one more level than kerasseg's depth 3, its widths continued to the cap "
         "320; odd sizes are padded in its decoder), two 3x3x3 convolutions per level, instance "
         "normalization (affine), ReLU, no bias, max pooling, transposed convolutions.",
