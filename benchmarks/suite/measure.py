@@ -59,6 +59,20 @@ def conv2d_flops(batch, height, width, in_channels, out_channels, kernel=3):
     return 2 * batch * height * width * in_channels * out_channels * kernel * kernel
 
 
+def conv3d_flops(batch, depth, height, width, in_channels, out_channels, kernel=3):
+    """FLOPs of a stride-1, "same"-padded ``kernel**3`` 3-D convolution.
+
+    Returns:
+        ``2 * batch * depth * height * width * in_channels * out_channels * kernel**3``.
+
+    Example:
+        >>> conv3d_flops(1, 2, 2, 2, 1, 1)
+        432
+    """
+    return (2 * batch * depth * height * width * in_channels * out_channels
+            * kernel * kernel * kernel)
+
+
 def training_flops(forward_flops):
     """FLOPs of one training step for one image, given its forward FLOPs.
 
