@@ -151,7 +151,7 @@ def run_tflite(tflite_path, images, num_threads=None):
 
     Args:
         tflite_path: the ``.tflite`` file.
-        images: float32 array ``(N, H, W, C)``.
+        images: float32 array ``(N, H, W, C)`` (``(N, D, H, W, C)`` windows for 3-D).
         num_threads: interpreter threads (default: LiteRT's choice).
 
     Returns:
@@ -173,7 +173,7 @@ def run_tflite(tflite_path, images, num_threads=None):
     (inp,) = interpreter.get_input_details()
     (out,) = interpreter.get_output_details()
     expected = tuple(int(v) for v in inp["shape"][1:])
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+    if images.ndim != len(expected) + 1 or tuple(images.shape[1:]) != expected:
         raise ValueError(
             f"`images` must be float32 (N, {', '.join(map(str, expected))}) for "
             f"{tflite_path}. Received: images with shape {images.shape}"
