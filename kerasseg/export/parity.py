@@ -211,8 +211,10 @@ def parity_report(keras_model, tflite_path, images, labels=None, *,
         keras_model: the Keras model the file was converted from.
         tflite_path: the ``.tflite`` file (from :func:`kerasseg.export.tflite`).
         images: float32 ``(N, H, W, C)`` images, normalized as the model expects
-            (real images: on random inputs the numbers mean little).
-        labels: optional integer ground truth ``(N, H, W)`` (or ``(N, H, W, 1)``).
+            (real images: on random inputs the numbers mean little); for a 3-D model,
+            ``(N, D, H, W, C)`` windows of the file's size.
+        labels: optional integer ground truth ``(N, H, W)`` (or ``(N, H, W, 1)``;
+            ``(N, D, H, W)`` for windows).
         output_activation: as in :func:`kerasseg.export.tflite`.
         batch_size: Keras batch size.
         num_threads: LiteRT interpreter threads.
@@ -235,7 +237,10 @@ def parity_report(keras_model, tflite_path, images, labels=None, *,
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[None]
-    info = model_info(keras_model, output_activation=output_activation, stride=1)
+    # A 3-D model is described at the windows' size (it may take any size).
+    window = tuple(int(v) for v in images.shape[1:-1]) if images.ndim == 5 else None
+    info = model_info(keras_model, output_activation=output_activation, stride=1,
+                      input_size=window)
     lite, details = run_tflite(tflite_path, images, num_threads=num_threads)
     keras_probs = _keras_probabilities(keras_model, info, images, batch_size)
     if lite.shape != keras_probs.shape:
@@ -261,7 +266,7 @@ def parity_report(keras_model, tflite_path, images, labels=None, *,
     )
     if labels is not None:
         labels = np.asarray(labels)
-        if labels.ndim == 4 and labels.shape[-1] == 1:
+        if labels.ndim == keras_mask.ndim + 1 and labels.shape[-1] == 1:
             labels = labels[..., 0]
         if labels.shape != keras_mask.shape:
             raise ValueError(

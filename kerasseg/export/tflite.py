@@ -108,9 +108,17 @@ class _MaxPooling3DByBuiltins(keras.layers.Layer):
         super().__init__(**kwargs)
         self.pool_size = tuple(int(v) for v in pool_size)
 
+    def compute_output_shape(self, input_shape):
+        batch, *spatial, channels = input_shape
+        return (batch, *(None if v is None else v // p
+                         for v, p in zip(spatial, self.pool_size)), channels)
+
     def call(self, x):
         pool_d, pool_h, pool_w = self.pool_size
-        _, depth, height, width, channels = x.shape
+        # The export traces fixed sizes; the dynamic ones are for cloning and Keras calls.
+        shape = [static if static is not None else dynamic
+                 for static, dynamic in zip(x.shape, tf.unstack(tf.shape(x)))]
+        _, depth, height, width, channels = shape
         depth, height, width = depth // pool_d, height // pool_h, width // pool_w
         x = x[:, :depth * pool_d, :height * pool_h, :width * pool_w]
         if pool_d > 1:
