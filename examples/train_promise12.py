@@ -23,8 +23,13 @@ best model per case in 3-D at the original geometry, predicts the test cases
 (``CaseNN_segmentation.mhd``) when present, and exports the best model as a TF Serving
 SavedModel and a TFLite file.
 
+With ``--mode 3d`` it trains a 3-D U-Net (``unet3d``, unless ``--model`` names another 3-D
+family) on volume patches and predicts by sliding window; evaluation, test predictions and the
+exports are as in 2-D (the TFLite file takes one patch-sized window).
+
 Usage:
     python examples/train_promise12.py --data-dir PROMISE12 [--budget 1h] [--output runs/promise12]
+    python examples/train_promise12.py --data-dir PROMISE12 --mode 3d
 """
 
 import argparse
@@ -46,7 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--output", default="runs/promise12")
     parser.add_argument("--batch-size", type=int, default=None, help="planned")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="planned: 100")
-    parser.add_argument("--model", default="unet")
+    parser.add_argument("--model", default=None,
+                        help="model family (default: unet; unet3d with --mode 3d)")
     parser.add_argument("--model-option", action="append", metavar="KEY=VALUE", default=None,
                         help="model option (planned: depth, base_filters, normalization)")
     parser.add_argument("--target-spacing", default=None,
@@ -78,10 +84,16 @@ def main(argv=None):
     from kerasseg.deploy import export_trained
     from kerasseg.inference import Predictor, predict_path
 
+    model = args.model
+    if model is None:
+        # Mode 3d trains a 3-D family on whole-volume patches; the 2-D default cannot.
+        model = "unet3d" if args.mode == "3d" else "unet"
+        if args.mode == "3d":
+            print("train_promise12: --mode 3d without --model: training unet3d (3-D U-Net).")
     training = load_dataset(args.data_dir, format="promise12")
     print(training.describe())
     result = kerasseg.train(
-        training, args.model, output_dir=args.output, epochs=args.epochs, budget=args.budget,
+        training, model, output_dir=args.output, epochs=args.epochs, budget=args.budget,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, mode=args.mode,
         target_spacing=_spacing(args.target_spacing),
         model_options=_model_options(args.model_option), loss="dice_ce", val_fraction=0.2,

@@ -581,7 +581,14 @@ def plan_volumetric(fingerprint, model, given=None):
     median = np.median(shapes, axis=0)
     options = dict(given.get("model_options") or {})
     accepted = registry.builder_options(model)
-    topology = plan_topology(target_zyx, median, isotropic="pool_sizes" not in accepted)
+    # A given depth bounds the planned pooling, so that the planned per-level pool and
+    # kernel sizes fit the model the user asked for.
+    given_depth = options.get("depth")
+    depth_given = isinstance(given_depth, int) and not isinstance(given_depth, bool) \
+        and given_depth >= 1
+    bounds = {"max_depth": given_depth} if depth_given else {}
+    topology = plan_topology(target_zyx, median, isotropic="pool_sizes" not in accepted,
+                             **bounds)
     planned_options, option_reasons = {}, []
     if "depth" in accepted:
         planned_options["depth"] = topology.depth
@@ -593,7 +600,7 @@ def plan_volumetric(fingerprint, model, given=None):
     if "normalization" in accepted:
         planned_options["normalization"] = "instance"
         option_reasons.append("instance normalization (no running statistics)")
-    if "pool_sizes" in accepted:
+    if "pool_sizes" in accepted and (not depth_given or topology.depth == given_depth):
         planned_options["pool_sizes"] = [list(p) for p in topology.pool_sizes]
         planned_options["kernel_sizes"] = [list(k) for k in topology.kernel_sizes]
         if all(p == (2, 2, 2) for p in topology.pool_sizes):
@@ -608,7 +615,10 @@ def plan_volumetric(fingerprint, model, given=None):
     rows.append(PlanRow("model_options", model_options, reason, given=not kept))
     strides = registry.stride_per_axis(model, **model_options)
     if kept:
-        patch, reason = topology.patch_size, topology.reason
+        # Rounded up to the strides of the options used (the topology's own, unless a
+        # given depth left its pooling unplanned).
+        patch = [_round_up(int(n), s) for n, s in zip(topology.patch_size, strides)]
+        reason = topology.reason
     else:  # the user's architecture: the median volume rounded to its strides, capped
         patch = [int(min(_round_up(n, s), max(s, (128 // s) * s))) for n, s in zip(median, strides)]
         reason = f"median volume rounded to the strides {strides} of the given model options"
