@@ -197,6 +197,19 @@ def test_3d_plan_of_anisotropic_volumes_pools_in_plane_first():
     assert plan["target_spacing"] is None  # one spacing for every case
 
 
+def test_a_given_depth_bounds_the_planned_3d_pooling():
+    # Same volumes as above; depth 2 given: the first two levels of that plan, whose strides
+    # (2, 4, 4) the patch is a multiple of.
+    given = {"model_options": {"depth": 2, "base_filters": 4}}
+    plan = plan_training(_fp([(30, 160, 160)] * 5, [(3.0, 0.75, 0.75)] * 5, classes=3),
+                         "unet3d", given=given)
+    options = plan["model_options"]
+    assert options["depth"] == 2 and options["base_filters"] == 4
+    assert options["pool_sizes"] == [[1, 2, 2], [2, 2, 2]]
+    assert len(options["kernel_sizes"]) == 3
+    assert all(n % s == 0 for n, s in zip(plan["patch_size"], (2, 4, 4)))
+
+
 def test_table_and_dict_name_every_row():
     plan = plan_training(_images(64, 96), "unet", given={"batch_size": 7})
     table = plan.table()
