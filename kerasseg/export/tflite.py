@@ -13,7 +13,8 @@ patch), the window a sliding-window prediction runs. TFLite has no 3-D max pooli
 ``MaxPooling3D`` layers are computed with builtin ops (strided slices, element-wise maximum
 and 2-D max pooling; exactly the same values). Its 3-D convolutions have float32 kernels only,
 so ``"int8"`` is refused for 3-D models with a ``ValueError`` naming them (the converter would
-keep them in float32 between dequantize and quantize ops); ``"none"`` and ``"float16"`` work.
+keep them in float32 between dequantize and quantize ops), and so is ``"dynamic"`` (no weight
+would be quantized); ``"none"`` and ``"float16"`` work.
 
 Quantization modes:
 
@@ -193,8 +194,8 @@ def tflite(
     Raises:
         ValueError: for an unknown ``quantize`` (the valid modes are listed), ``"int8"``
             without ``representative_data``, bad calibration data or ``input_size``; for a
-            3-D model, ``"int8"`` (naming the ops without int8 kernels) or an op TFLite has
-            no kernel for (named).
+            3-D model, ``"int8"`` or ``"dynamic"`` (naming the ops without int8 kernels) or an
+            op TFLite has no kernel for (named).
 
     Example:
         >>> kerasseg.export.tflite(model, "unet_fp16.tflite", quantize="float16")  # doctest: +SKIP
@@ -268,6 +269,12 @@ def tflite(
                 + " in float32 between dequantize and quantize ops: the file would be "
                 "neither full-integer nor smaller than float32. Export it with "
                 "quantize='none' or 'float16'.")
+    if quantize == "dynamic" and info.depth is not None and not _has_int8_tensors(flatbuffer):
+        raise ValueError(
+            f"`quantize='dynamic'` is not supported for the 3-D model {model.name!r}: TFLite "
+            f"has no dynamic-range (int8 weight) kernel for {', '.join(FLOAT_ONLY_OPS)}, so no "
+            "weight would be quantized and the file would be the float32 one. Export it with "
+            "quantize='none' or 'float16'.")
     path = os.fspath(path)
     write_bytes_atomic(path, flatbuffer)
     return path
@@ -324,6 +331,13 @@ def float_compute_ops(flatbuffer):
                for index in op["inputs"]):
             names.add(op["op_name"])
     return sorted(names)
+
+
+def _has_int8_tensors(flatbuffer):
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=flatbuffer).get_tensor_details()
+    return any(tensor["dtype"] == np.int8 for tensor in details)
 
 
 def _refusal(model, quantize, ops, reason, advice):

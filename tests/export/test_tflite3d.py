@@ -113,6 +113,17 @@ def test_int8_of_a_3d_family_is_refused_naming_the_3d_convolutions(family, mri_w
     assert not (tmp_path / "q.tflite").exists()
 
 
+def test_dynamic_range_of_a_3d_family_is_refused(tmp_path):
+    with pytest.raises(ValueError) as info:
+        export.tflite(_tiny("unet3d"), tmp_path / "d.tflite", quantize="dynamic")
+    assert str(info.value) == (
+        "`quantize='dynamic'` is not supported for the 3-D model 'unet3d': TFLite has no "
+        "dynamic-range (int8 weight) kernel for CONV_3D, CONV_3D_TRANSPOSE, so no weight "
+        "would be quantized and the file would be the float32 one. Export it with "
+        "quantize='none' or 'float16'.")
+    assert not (tmp_path / "d.tflite").exists()
+
+
 def test_int8_calibration_windows_are_checked(mri_windows, tmp_path):
     with pytest.raises(ValueError, match=r"must yield float32 batches \(N, 8, 16, 16, 1\)"):
         export.tflite(_tiny("vnet"), tmp_path / "q.tflite", quantize="int8",
