@@ -31,8 +31,8 @@ def export_trained(model, *, saved_model_dir=None, version=1, model_name=None,
             calibration and for the parity report; required for ``"int8"``. For a model
             trained in mode ``"3d"`` these are training-patch windows tiling its cases, and
             the ``.tflite`` file takes one window ``(1, D, H, W, C)`` of the training patch
-            size (``"int8"`` is refused for 3-D models: TFLite's 3-D convolutions have
-            float32 kernels only).
+            size (``"int8"`` and ``"dynamic"`` are refused for 3-D models: TFLite's 3-D
+            convolutions have float32 kernels only).
         overwrite: replace an existing SavedModel version.
         parity_images: number of images in the parity report.
 
