@@ -18,7 +18,7 @@ import numpy as np
 from kerasseg.data.augment import AUGMENT_BACKENDS, AlbumentationsAugmenter, get_augmentation, tf_augment
 from kerasseg.data.cache import CaseStore
 from kerasseg.data.preprocess import _window, crop_or_pad, extract_slice, sample_patch_start
-from kerasseg.data.dataset_options import dataset_options as _options
+from kerasseg.data.tfdata import dataset_options as _options, sampled_batches
 from kerasseg.data.spec import check_spec, make_preprocessing_spec, patch_dims, patch_shape
 
 __all__ = ["make_dataset", "make_eval_dataset"]
@@ -61,23 +61,6 @@ def _resolve(spec, mode, context, normalization, target_spacing, slice_axis, pat
     if patch_size is not None:
         spec["patch_size"] = patch_shape(patch_size, patch_dims(spec["mode"]))
     return spec
-
-
-def _patches(source, spec, cache, num_classes, batch_size, foreground_prob, shard, **options):
-    """The 3-D branch of :func:`make_dataset` (its arguments checked the same way)."""
-    from kerasseg.data.volume_pipeline import make_patch_dataset
-
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
-    if not 0.0 <= foreground_prob <= 1.0:
-        raise ValueError(f"`foreground_prob` must be in [0, 1]. Received: foreground_prob={foreground_prob}")
-    shard = _check_shard(shard)
-    store = _store(source, spec, cache, num_classes)
-    samples = options["samples_per_epoch"]
-    if samples is not None and (not isinstance(samples, (int, np.integer)) or samples < 1):
-        raise ValueError(f"`samples_per_epoch` must be a positive integer. Received: samples_per_epoch={samples!r}")
-    return make_patch_dataset(store, spec, batch_size=batch_size, foreground_prob=foreground_prob,
-                              shard=shard, **options)
 
 
 def make_dataset(
@@ -171,22 +154,26 @@ def make_dataset(
     import tensorflow as tf
 
     spec = _resolve(spec, mode, context, normalization, target_spacing, slice_axis, patch_size)
-    if spec["mode"] == "3d":
-        return _patches(source, spec, cache, num_classes, batch_size, foreground_prob, shard,
-                        augment=augment, shuffle=shuffle, repeat=repeat,
-                        samples_per_epoch=samples_per_epoch, seed=seed,
-                        num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)
-    params = get_augmentation(augment)
-    if augment_backend not in AUGMENT_BACKENDS:
-        raise ValueError(
-            f"`augment_backend` must be one of {list(AUGMENT_BACKENDS)}. Received: augment_backend={augment_backend!r}"
-        )
+    volumetric = spec["mode"] == "3d"
+    if not volumetric:
+        params = get_augmentation(augment)
+        if augment_backend not in AUGMENT_BACKENDS:
+            raise ValueError(
+                f"`augment_backend` must be one of {list(AUGMENT_BACKENDS)}. Received: augment_backend={augment_backend!r}"
+            )
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
     if not 0.0 <= foreground_prob <= 1.0:
         raise ValueError(f"`foreground_prob` must be in [0, 1]. Received: foreground_prob={foreground_prob}")
     shard = _check_shard(shard)
     store = _store(source, spec, cache, num_classes)
+    if volumetric:
+        from kerasseg.data.volume_pipeline import make_patch_dataset
+
+        return make_patch_dataset(
+            store, spec, batch_size=batch_size, augment=augment, foreground_prob=foreground_prob,
+            shuffle=shuffle, repeat=repeat, samples_per_epoch=samples_per_epoch, seed=seed,
+            num_parallel_calls=num_parallel_calls, shard=shard, drop_remainder=drop_remainder)
     context = spec["context"]
     if spec["patch_size"] is not None:
         height, width = spec["patch_size"]
@@ -231,29 +218,11 @@ def make_dataset(
         aug_seed.set_shape((2,))
         return image, label, aug_seed
 
-    if repeat:
-        # Sample i is a pure function of (seed, i): the stream is the same however often or
-        # wherever (a tf.distribute strategy, a resumed run) the dataset is iterated.
-        dataset = tf.data.Dataset.counter().map(lambda i: (i, i))
-    else:
-        # A finite dataset draws new (seed-determined) samples on each pass.
-        indices = tf.data.Dataset.range(samples_per_epoch)
-        randoms = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((indices, randoms))
-    if shard is not None:
-        dataset = dataset.shard(*shard)
-    parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
-    plain = tf.autograph.experimental.do_not_convert  # no Python control flow to convert
-    dataset = dataset.map(plain(to_tensors), num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if augment_backend == "tf" and any_augment:
-        dataset = dataset.map(
-            plain(lambda x, y, s: tf_augment(x, y, s[0], params)), num_parallel_calls=parallel, deterministic=True
-        )
-    else:
-        dataset = dataset.map(plain(lambda x, y, s: (x, y)))
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(shard is not None))
+    augment_fn = (lambda x, y, s: tf_augment(x, y, s[0], params)) \
+        if augment_backend == "tf" and any_augment else None
+    return sampled_batches(to_tensors, augment_fn, batch_size=batch_size, repeat=repeat,
+                           samples_per_epoch=samples_per_epoch, seed=seed, shard=shard,
+                           num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)
 
 
 def make_eval_dataset(

@@ -18,7 +18,7 @@ caller passes a spec and never picks the pipeline itself.
 import numpy as np
 
 from kerasseg.data.augment3d import get_augmentation_3d, tf_augment_3d
-from kerasseg.data.dataset_options import dataset_options as _options
+from kerasseg.data.tfdata import dataset_options as _options, sampled_batches
 from kerasseg.data.preprocess import _window, sample_patch_start
 
 __all__ = ["make_patch_dataset", "make_tile_dataset", "tile_starts"]
@@ -110,6 +110,10 @@ def make_patch_dataset(store, spec, *, batch_size=2, augment="default", foregrou
     n_cases = len(store)
     if samples_per_epoch is None:
         samples_per_epoch = n_cases
+    if (isinstance(samples_per_epoch, bool) or not isinstance(samples_per_epoch, (int, np.integer))
+            or samples_per_epoch < 1):
+        raise ValueError("`samples_per_epoch` must be a positive integer. "
+                         f"Received: samples_per_epoch={samples_per_epoch!r}")
 
     def sample(index, random_value):
         rng = np.random.default_rng([int(seed) % (2**63), int(random_value) % (2**63)])
@@ -131,25 +135,10 @@ def make_patch_dataset(store, spec, *, batch_size=2, augment="default", foregrou
         aug_seed.set_shape((2,))
         return image, label, aug_seed
 
-    if repeat:
-        dataset = tf.data.Dataset.counter().map(lambda i: (i, i))
-    else:
-        indices = tf.data.Dataset.range(samples_per_epoch)
-        randoms = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((indices, randoms))
-    if shard is not None:
-        dataset = dataset.shard(*shard)
-    parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
-    plain = tf.autograph.experimental.do_not_convert
-    dataset = dataset.map(plain(to_tensors), num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if any_augment:
-        dataset = dataset.map(plain(lambda x, y, s: tf_augment_3d(x, y, s[0], params)),
-                              num_parallel_calls=parallel, deterministic=True)
-    else:
-        dataset = dataset.map(plain(lambda x, y, s: (x, y)))
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(shard is not None))
+    augment_fn = (lambda x, y, s: tf_augment_3d(x, y, s[0], params)) if any_augment else None
+    return sampled_batches(to_tensors, augment_fn, batch_size=batch_size, repeat=repeat,
+                           samples_per_epoch=samples_per_epoch, seed=seed, shard=shard,
+                           num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)
 
 
 def make_tile_dataset(store, spec, *, batch_size=2, num_parallel_calls=None, shard=None,

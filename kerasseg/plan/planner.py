@@ -457,19 +457,7 @@ def plan_training(fingerprint, model="unet", given=None):
     batch = int(np.clip(PIXELS_PER_BATCH // pixels, MIN_BATCH, MAX_BATCH))
     batch = add("batch_size", batch, f"{PIXELS_PER_BATCH} pixels per batch at "
                 f"{patch[0]}x{patch[1]}, within [{MIN_BATCH}, {MAX_BATCH}]")
-    steps = add("steps_per_epoch", ITERATIONS_PER_EPOCH,
-                "fixed, whatever the number of cases (patches are sampled)")
-    if "epochs" in given:
-        add("epochs", given["epochs"], "given")
-        add("budget", given.get("budget"), "epochs given")
-    else:
-        budget = given.get("budget", DEFAULT_BUDGET)
-        rows.append(PlanRow("epochs", None, f"fitted to the budget of {_duration(budget)} "
-                            "from the step time measured when training starts"))
-        add("budget", DEFAULT_BUDGET, "default budget (no epochs given)")
-    add("learning_rate", LEARNING_RATE, "AdamW peak learning rate")
-    add("schedule", "cosine", "cosine decay to 0")
-    add("warmup_epochs", 1, "one epoch of linear warm-up")
+    steps = _add_schedule(add, rows, given)
 
     views = len(axes) if fp.is_volume else 1
     val_share = 0.2 if fp.cases > 1 else 1.0
@@ -490,6 +478,30 @@ def plan_training(fingerprint, model="unet", given=None):
         augment, reason = "default", "default preset (one foreground class)"
     get_augmentation(augment)
     add("augment", augment, reason)
+    _add_closing_rows(add, fp, notes)
+    return Plan(model=model, rows=rows, fingerprint=fp, notes=notes)
+
+
+def _add_schedule(add, rows, given):
+    """The rows every plan shares for its length and optimizer; returns the steps per epoch."""
+    steps = add("steps_per_epoch", ITERATIONS_PER_EPOCH,
+                "fixed, whatever the number of cases (patches are sampled)")
+    if "epochs" in given:
+        add("epochs", given["epochs"], "given")
+        add("budget", given.get("budget"), "epochs given")
+    else:
+        budget = given.get("budget", DEFAULT_BUDGET)
+        rows.append(PlanRow("epochs", None, f"fitted to the budget of {_duration(budget)} "
+                            "from the step time measured when training starts"))
+        add("budget", DEFAULT_BUDGET, "default budget (no epochs given)")
+    add("learning_rate", LEARNING_RATE, "AdamW peak learning rate")
+    add("schedule", "cosine", "cosine decay to 0")
+    add("warmup_epochs", 1, "one epoch of linear warm-up")
+    return steps
+
+
+def _add_closing_rows(add, fp, notes):
+    """Precision and validation split rows, and notes about the data; shared by all plans."""
     add("mixed_precision", True, "mixed precision where this machine has it (bfloat16 on a "
         "CPU with bfloat16 instructions, float16 on a GPU), float32 otherwise; the run logs "
         "which")
@@ -502,7 +514,6 @@ def plan_training(fingerprint, model="unet", given=None):
     small = [name for name, freq in zip(fp.class_names, fp.class_frequencies) if freq == 0]
     if small:
         notes.append(f"classes never present in the masks: {small}")
-    return Plan(model=model, rows=rows, fingerprint=fp, notes=notes)
 
 
 def _target(fp, given):
@@ -631,19 +642,7 @@ def plan_volumetric(fingerprint, model, given=None):
     batch = int(np.clip(VOXELS_PER_BATCH // voxels, MIN_BATCH_3D, MAX_BATCH_3D))
     batch = add("batch_size", batch, f"{VOXELS_PER_BATCH} voxels per batch at "
                 f"{'x'.join(str(n) for n in patch)}, within [{MIN_BATCH_3D}, {MAX_BATCH_3D}]")
-    steps = add("steps_per_epoch", ITERATIONS_PER_EPOCH,
-                "fixed, whatever the number of cases (patches are sampled)")
-    if "epochs" in given:
-        add("epochs", given["epochs"], "given")
-        add("budget", given.get("budget"), "epochs given")
-    else:
-        budget = given.get("budget", DEFAULT_BUDGET)
-        rows.append(PlanRow("epochs", None, f"fitted to the budget of {_duration(budget)} "
-                            "from the step time measured when training starts"))
-        add("budget", DEFAULT_BUDGET, "default budget (no epochs given)")
-    add("learning_rate", LEARNING_RATE, "AdamW peak learning rate")
-    add("schedule", "cosine", "cosine decay to 0")
-    add("warmup_epochs", 1, "one epoch of linear warm-up")
+    steps = _add_schedule(add, rows, given)
     # Validation predicts patch-sized tiles covering each validation case; a tile costs
     # about a third of a training step on one patch.
     tiles = float(np.mean([np.prod(np.ceil(s / np.array(patch, float))) for s in shapes]))
@@ -664,18 +663,7 @@ def plan_volumetric(fingerprint, model, given=None):
         reasons.append(f"rotation about the coarse axis {coarse} only (anisotropic data)")
     get_augmentation_3d(augment)
     add("augment", augment, "; ".join(reasons))
-    add("mixed_precision", True, "mixed precision where this machine has it (bfloat16 on a "
-        "CPU with bfloat16 instructions, float16 on a GPU), float32 otherwise; the run logs "
-        "which")
-    if fp.cases == 1:
-        add("val_fraction", 0.2, "one case: it is trained on and validated on")
-        notes.append("one case only: validation scores the training case, so they measure "
-                     "fit, not generalization")
-    else:
-        add("val_fraction", 0.2, "a fifth of the cases, split by case")
-    small = [name for name, freq in zip(fp.class_names, fp.class_frequencies) if freq == 0]
-    if small:
-        notes.append(f"classes never present in the masks: {small}")
+    _add_closing_rows(add, fp, notes)
     return Plan(model=model, rows=rows, fingerprint=fp, notes=notes)
 
 
