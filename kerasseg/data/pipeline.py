@@ -18,7 +18,7 @@ import numpy as np
 from kerasseg.data.augment import AUGMENT_BACKENDS, AlbumentationsAugmenter, get_augmentation, tf_augment
 from kerasseg.data.cache import CaseStore
 from kerasseg.data.preprocess import _window, crop_or_pad, extract_slice, sample_patch_start
-from kerasseg.data.tfdata import dataset_options as _options, sampled_batches
+from kerasseg.data.tfdata import indexed_batches, sampled_batches
 from kerasseg.data.spec import check_spec, make_preprocessing_spec, patch_dims, patch_shape
 
 __all__ = ["make_dataset", "make_eval_dataset"]
@@ -306,11 +306,5 @@ def make_eval_dataset(
         label.set_shape((height, width))
         return (image, label, pair) if return_index else (image, label)
 
-    dataset = tf.data.Dataset.from_tensor_slices(pairs)
-    if shard is not None:
-        dataset = dataset.shard(*shard)
-    parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
-    plain = tf.autograph.experimental.do_not_convert
-    dataset = dataset.map(plain(to_tensors), num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(shard is not None))
+    return indexed_batches(pairs, to_tensors, batch_size=batch_size, shard=shard,
+                           num_parallel_calls=num_parallel_calls)

@@ -1,6 +1,6 @@
 """``tf.data`` building blocks shared by the 2-D and 3-D pipelines: options, sample streams."""
 
-__all__ = ["dataset_options", "sampled_batches"]
+__all__ = ["dataset_options", "sampled_batches", "indexed_batches"]
 
 
 def dataset_options(explicit_shard):
@@ -72,4 +72,36 @@ def sampled_batches(to_tensors, augment_fn, *, batch_size, repeat, samples_per_e
     else:
         dataset = dataset.map(plain(lambda x, y, s: (x, y)))
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(dataset_options(shard is not None))
+
+
+def indexed_batches(indices, to_tensors, *, batch_size, shard, num_parallel_calls):
+    """Batches of ``to_tensors(row)`` over the rows of ``indices``, in order (evaluation).
+
+    Args:
+        indices: an int array whose rows name what to extract (a slice, a tile).
+        to_tensors: maps one row to the example's tensors.
+        batch_size: examples per batch (the last batch may be smaller).
+        shard: ``(num_shards, index)`` already checked, or ``None``.
+        num_parallel_calls: map parallelism (``None``: AUTOTUNE).
+
+    Returns:
+        A prefetched ``tf.data.Dataset`` with :func:`dataset_options` set.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = indexed_batches(np.arange(5)[:, None], lambda row: row * 2, batch_size=2,
+        ...                      shard=None, num_parallel_calls=None)
+        >>> [b.numpy().ravel().tolist() for b in ds]
+        [[0, 2], [4, 6], [8]]
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(indices)
+    if shard is not None:
+        dataset = dataset.shard(*shard)
+    parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
+    plain = tf.autograph.experimental.do_not_convert
+    dataset = dataset.map(plain(to_tensors), num_parallel_calls=parallel, deterministic=True)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     return dataset.with_options(dataset_options(shard is not None))

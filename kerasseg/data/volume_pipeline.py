@@ -18,7 +18,7 @@ caller passes a spec and never picks the pipeline itself.
 import numpy as np
 
 from kerasseg.data.augment3d import get_augmentation_3d, tf_augment_3d
-from kerasseg.data.tfdata import dataset_options as _options, sampled_batches
+from kerasseg.data.tfdata import indexed_batches, sampled_batches
 from kerasseg.data.preprocess import _window, sample_patch_start
 
 __all__ = ["make_patch_dataset", "make_tile_dataset", "tile_starts"]
@@ -185,11 +185,5 @@ def make_tile_dataset(store, spec, *, batch_size=2, num_parallel_calls=None, sha
         label.set_shape(tuple(patch))
         return (image, label, tile) if return_index else (image, label)
 
-    dataset = tf.data.Dataset.from_tensor_slices(tiles)
-    if shard is not None:
-        dataset = dataset.shard(*shard)
-    parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
-    plain = tf.autograph.experimental.do_not_convert
-    dataset = dataset.map(plain(to_tensors), num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(shard is not None))
+    return indexed_batches(tiles, to_tensors, batch_size=batch_size, shard=shard,
+                           num_parallel_calls=num_parallel_calls)

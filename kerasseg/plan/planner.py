@@ -398,13 +398,7 @@ def plan_training(fingerprint, model="unet", given=None):
                          f"{registry.list_models(spatial_dims=3)}; {model!r} is a 2-D family. "
                          "Received: mode='3d'")
     rows, notes = [], []
-
-    def add(name, value, reason):
-        if name in given and name != "model_options":
-            rows.append(PlanRow(name, given[name], "given", True))
-        else:
-            rows.append(PlanRow(name, value, reason))
-        return rows[-1].value
+    add = _row_adder(rows, given)
 
     planned_mode, context, axis, reason = _dimensionality(fp)
     mode = add("mode", planned_mode, reason)
@@ -480,6 +474,18 @@ def plan_training(fingerprint, model="unet", given=None):
     add("augment", augment, reason)
     _add_closing_rows(add, fp, notes)
     return Plan(model=model, rows=rows, fingerprint=fp, notes=notes)
+
+
+def _row_adder(rows, given):
+    """A function ``add(name, value, reason)`` that appends the planned row to ``rows``, or
+    the given value when the user set ``name``, and returns the value the row holds."""
+    def add(name, value, reason):
+        if name in given and name != "model_options":
+            rows.append(PlanRow(name, given[name], "given", True))
+        else:
+            rows.append(PlanRow(name, value, reason))
+        return rows[-1].value
+    return add
 
 
 def _add_schedule(add, rows, given):
@@ -570,13 +576,7 @@ def plan_volumetric(fingerprint, model, given=None):
         raise ValueError(f"`mode` {given['mode']!r} does not fit the 3-D family {model!r}: it "
                          f"trains in mode '3d'. Received: mode={given['mode']!r}")
     rows, notes = [], []
-
-    def add(name, value, reason):
-        if name in given and name != "model_options":
-            rows.append(PlanRow(name, given[name], "given", True))
-        else:
-            rows.append(PlanRow(name, value, reason))
-        return rows[-1].value
+    add = _row_adder(rows, given)
 
     ratio = _anisotropy(fp.median_spacing)
     add("mode", "3d", f"a 3-D family on volumes: 3-D patches (coarsest/finest spacing "
