@@ -254,8 +254,11 @@ def card(record, cases):
         f"{record['params']:,} parameters",
         f"- input: {record['input']['channels']} channel(s) "
         f"({', '.join(record['input']['modalities'] or [])}); trained on "
-        f"{record['input']['patch_size'][0]}x{record['input']['patch_size'][1]} inputs; any "
-        f"size that is a multiple of {record['input']['stride']} works, larger images are tiled",
+        f"{'x'.join(str(n) for n in record['input']['patch_size'])} inputs; "
+        + ("volumes of any size are predicted by sliding window"
+           if len(record["input"]["patch_size"]) == 3 else
+           f"any size that is a multiple of {record['input']['stride']} works, larger images "
+           "are tiled"),
         f"- classes: {', '.join(f'{i} {n}' for i, n in enumerate(names))}",
         f"- file: `{record['file']}`, {record['size'] / 1e6:.2f} MB, SHA-256 `{record['sha256']}`; "
         f"weights stored as {record['storage_parity']['weights_storage']}",
@@ -294,8 +297,9 @@ def card(record, cases):
         lines.append(f"| {label} | {metrics['mean_dice']:.3f} | " + " | ".join(
             f"{metrics[f'dice_{n}']:.3f} | {metrics[f'hd95_{n}']:.2f}" for n in names[1:]) + " |")
     if record["metrics_tta"] is None:
+        mirrored = "volume" if len(record["input"]["patch_size"]) == 3 else "slice"
         lines += ["", "No flip TTA: the model was trained without flips because its classes "
-                      "depend on the side (a mirrored slice would swap them), and "
+                      f"depend on the side (a mirrored {mirrored} would swap them), and "
                       "`kerasseg predict --tta` refuses it."]
     parity = record["storage_parity"]
     lines += [
@@ -321,10 +325,15 @@ def card(record, cases):
 
 def _describe_preprocessing(record):
     spec = record["input"]["preprocessing"]
-    parts = [f"{spec['mode']} slices"]
+    if spec.get("mode") == "3d":
+        patch = "x".join(str(n) for n in record["input"]["patch_size"])
+        parts = [f"3-D windows of {patch} voxels slid over the whole volume (overlap 0.5, "
+                 "Gaussian weights)"]
+    else:
+        parts = [f"{spec['mode']} slices"]
     if spec.get("mode") == "2.5d":
         parts[0] += f" with {spec['context']} neighbours on each side"
-    if record["input"]["spatial_dims"] == 3:
+    if record["input"]["spatial_dims"] == 3 and spec.get("mode") != "3d":
         axes = spec["slice_axis"]
         parts.append(f"taken across volume axis {axes}" if isinstance(axes, int) else
                      f"taken across each of the volume axes {axes} (multi-view: the prediction "
