@@ -6,6 +6,8 @@ import zipfile
 
 import pytest
 
+import kerasseg
+
 from kerasseg.description import (
     FIXED_DEFAULTS,
     ModelInfo,
@@ -70,10 +72,18 @@ def _info(**changes):
     return ModelInfo(**fields)
 
 
-def test_the_four_shipped_zoo_entries_load_and_round_trip():
+def test_the_shipped_zoo_entries_load_and_round_trip():
     assert [path.stem for path in SHIPPED] == [
-        "hippocampus-deeplab", "hippocampus-fcn8s", "hippocampus-unet", "isbi2012-unet"]
-    for path in SHIPPED:
+        "hippocampus-deeplab", "hippocampus-fcn8s", "hippocampus-unet", "hippocampus-unet3d",
+        "isbi2012-unet"]
+    # The 3-D entry was written with the typed info (schema 2), in mode 3d.
+    volume = WEIGHTS / "hippocampus-unet3d.keras"
+    stored = json.loads(zipfile.ZipFile(volume).read("kerasseg.json"))
+    assert stored["schema_version"] == 2
+    info = read_info(volume)
+    assert info.preprocessing.mode == "3d" and info.patch_size == (40, 56, 40)
+    assert ModelInfo.from_dict(info.to_dict()) == info
+    for path in [p for p in SHIPPED if p != volume]:
         info = read_info(path)
         assert isinstance(info, ModelInfo)
         stored = json.loads(zipfile.ZipFile(path).read("kerasseg.json"))
@@ -89,7 +99,9 @@ def test_the_four_shipped_zoo_entries_load_and_round_trip():
     isbi = read_info(WEIGHTS / "isbi2012-unet.keras")
     assert isbi.label_values == (255, 0) and isbi.flip_axes == (0, 1)
     assert read_info(WEIGHTS / "hippocampus-deeplab.keras").shift_offsets[1] == (0, 2)
-    assert {read_info(path).created_with for path in SHIPPED} == {None}
+    # Files written before schema 2 do not say which version made them; the 3-D one does.
+    assert {read_info(path).created_with for path in SHIPPED if path != volume} == {None}
+    assert read_info(volume).created_with == kerasseg.__version__
 
 
 def test_an_old_format_info_is_migrated():
