@@ -183,15 +183,17 @@ class Predictor:
         self.tta = bool(tta)
         self.volumetric = info.preprocessing.mode == "3d"
         if self.volumetric:
-            # Mirroring in 3-D: identity plus each axis training mirrored (every subset of
-            # them is predicted when tta is on, see predict_volume).
-            self.flips = ((),) + tuple((axis,) for axis in (info.flip_axes or ()))
+            # The axes training mirrored: with tta, every subset of them is predicted
+            # (see predict_volume).
+            self.mirror_axes = tuple(info.flip_axes or ())
+            flipped = bool(self.mirror_axes)
             if shifts is not None and list(shifts) not in ([(0, 0)], [[0, 0]]):
                 raise ValueError("`shifts` are for 2-D models; a 3-D model predicts by "
                                  f"sliding window. Received: shifts={shifts!r}")
         else:
             self.flips = tta_flips(info.flip_axes)
-        if self.tta and len(self.flips) == 1:
+            flipped = len(self.flips) > 1
+        if self.tta and not flipped:
             raise ValueError(
                 "flip test-time augmentation needs a model trained with flips; this one was "
                 f"trained without (its info has flip_axes={info.flip_axes}), so a "
@@ -332,7 +334,7 @@ class Predictor:
         if volume.ndim != 4 or volume.shape[-1] != expected:
             raise ValueError(f"`volume` must be (D, H, W, {expected}) for this model. "
                              f"Received: volume of shape {volume.shape}")
-        mirror = tuple(axis for flips in self.flips for axis in flips) if self.tta else ()
+        mirror = self.mirror_axes if self.tta else ()
         return sliding_window_predict(
             volume, self._forward, tuple(self.patch), 2 if self.num_classes == 1 else self.num_classes,
             overlap=self.overlap, batch_size=max(1, min(self.batch_size, 2)),

@@ -323,7 +323,7 @@ def _slice_shapes(fp, target_zyx, axes):
     return shapes
 
 
-def trainable_model(model, fingerprint=None):
+def trainable_model(model, volumes=None):
     """Return the canonical name of a model family that training accepts for the data.
 
     The 2-D families train on slices of images or volumes; the 3-D families
@@ -332,8 +332,8 @@ def trainable_model(model, fingerprint=None):
 
     Args:
         model: a model family name or alias.
-        fingerprint: the data's :class:`~kerasseg.plan.fingerprint.Fingerprint`, or
-            ``None`` to check the name only.
+        volumes: whether the data holds volumes (``False``: 2-D images), or ``None`` to
+            check the name only.
 
     Returns:
         The canonical name.
@@ -350,7 +350,7 @@ def trainable_model(model, fingerprint=None):
 
     canonical = registry.resolve_name(model)
     dims = registry.spatial_dims(canonical)
-    if dims == 3 and fingerprint is not None and not fingerprint.is_volume:
+    if dims == 3 and volumes is not None and not volumes:
         raise ValueError(
             f"`model` {canonical!r} is a 3-D family and the data holds 2-D images; train one "
             f"of the 2-D families {registry.list_models(spatial_dims=2)}. "
@@ -390,7 +390,7 @@ def plan_training(fingerprint, model="unet", given=None):
 
     fp = fingerprint
     given = {k: v for k, v in dict(given or {}).items() if v is not None}
-    model = trainable_model(model, fp)
+    model = trainable_model(model, fp.is_volume)
     if registry.spatial_dims(model) == 3:
         return plan_volumetric(fp, model, given)
     if given.get("mode") == "3d":
@@ -405,13 +405,8 @@ def plan_training(fingerprint, model="unet", given=None):
     context, context_reason, axis, axis_reason = _slicing(fp, mode, planned_mode, context, axis)
     add("context", context, context_reason)
     axis = add("slice_axis", axis, axis_reason)
-    target_xyz, target_zyx, reason = _target_spacing(fp)
-    target_xyz = add("target_spacing", target_xyz, reason)
-    if target_xyz is not None:
-        values = list(reversed(target_xyz))
-        values = values if len(values) == 3 else [None] + values
-        target_zyx = tuple(s if t is None else t
-                           for s, t in zip(fp.median_spacing, values))
+    planned_xyz, target_zyx, reason = _target(fp, given)
+    add("target_spacing", planned_xyz, reason)
     add("normalization", *_normalization(fp))
 
     # Network depth and patch size depend on each other through the stride.
@@ -523,14 +518,15 @@ def _add_closing_rows(add, fp, notes):
 
 
 def _target(fp, given):
-    """The target spacing row's value and the target in (z, y, x) (given or planned)."""
-    target_xyz, target_zyx, reason = _target_spacing(fp)
-    target_xyz = given.get("target_spacing", target_xyz)
+    """The planned target spacing (x, y[, z]) with its reason, and the spacing the run
+    resamples to in (z, y, x): the given one where set (its ``None`` entries keep an axis)."""
+    planned_xyz, target_zyx, reason = _target_spacing(fp)
+    target_xyz = given.get("target_spacing", planned_xyz)
     if target_xyz is not None:
         values = list(reversed(target_xyz))
         values = values if len(values) == 3 else [None] + values
         target_zyx = tuple(s if t is None else t for s, t in zip(fp.median_spacing, values))
-    return target_zyx, reason
+    return planned_xyz, target_zyx, reason
 
 
 def plan_volumetric(fingerprint, model, given=None):
@@ -568,7 +564,7 @@ def plan_volumetric(fingerprint, model, given=None):
 
     fp = fingerprint
     given = {k: v for k, v in dict(given or {}).items() if v is not None}
-    model = trainable_model(model, fp)
+    model = trainable_model(model, fp.is_volume)
     if registry.spatial_dims(model) != 3:
         raise ValueError(f"`model` must be a 3-D family {registry.list_models(spatial_dims=3)}. "
                          f"Received: model={model!r}")
@@ -583,8 +579,8 @@ def plan_volumetric(fingerprint, model, given=None):
         f"{ratio:.1f})")
     add("context", 0, "3-D patches hold their neighbours: no neighbour channels")
     add("slice_axis", 0, "3-D: the volume is not sliced")
-    target_zyx, reason = _target(fp, given)
-    add("target_spacing", _target_spacing(fp)[0], reason)
+    planned_xyz, target_zyx, reason = _target(fp, given)
+    add("target_spacing", planned_xyz, reason)
     add("normalization", *_normalization(fp))
 
     shapes = np.array([_resampled(shape, spacing, target_zyx)

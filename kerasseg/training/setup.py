@@ -271,14 +271,10 @@ def load_for(model, data):
     Example:
         >>> dataset = load_for("unet3d", "data/msd_hippocampus")  # doctest: +SKIP
     """
-    from kerasseg.models import registry
+    from kerasseg.plan import trainable_model
 
     dataset = _load_labelled(data)
-    if family_dims(model) == 3 and dataset.spatial_dims != 3:
-        raise ValueError(
-            f"`model` {registry.resolve_name(model)!r} is a 3-D family and the data holds 2-D "
-            f"images; train one of the 2-D families {registry.list_models(spatial_dims=2)}. "
-            f"Received: model={model!r}")
+    trainable_model(model, volumes=dataset.spatial_dims == 3)
     return dataset
 
 
