@@ -77,12 +77,14 @@ def test_mirrored_two_cpus_follows_default_strategy(tmp_path):
     assert default[1]["loss"] < default[0]["loss"]
 
 
+THREE_D = {"model": "unet3d", "mode": "3d", "patch_size": [16, 32, 32], "plan": False,
+           "model_options": {"depth": 2, "base_filters": 4, "normalization": "group"}}
+
+
 @pytest.mark.slow
 def test_3d_training_under_mirrored_two_cpus_follows_default_strategy(tmp_path):
-    three_d = {"model": "unet3d", "mode": "3d", "patch_size": [16, 32, 32], "plan": False,
-               "model_options": {"depth": 2, "base_filters": 4, "normalization": "group"}}
-    runs = [["default", "default", 4, None, three_d],
-            ["mirrored", "mirrored", 2, ["/cpu:0", "/cpu:1"], three_d]]  # global batch 4
+    runs = [["default", "default", 4, None, THREE_D],
+            ["mirrored", "mirrored", 2, ["/cpu:0", "/cpu:1"], THREE_D]]  # global batch 4
     results = _result(_run_script(["two-cpus", json.dumps(runs), str(tmp_path)]))
     default, mirrored = results["default"], results["mirrored"]
     assert len(default) == len(mirrored) == 2
@@ -98,9 +100,10 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_two_multiworker_processes_complete_an_epoch(tmp_path):
+@pytest.mark.parametrize("options", [{}, THREE_D], ids=["2d", "3d"])
+def test_two_multiworker_processes_complete_an_epoch(tmp_path, options):
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
-    runs = json.dumps([["mw", "multiworker", 4, None]])
+    runs = json.dumps([["mw", "multiworker", 4, None, options]])
     processes = []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
