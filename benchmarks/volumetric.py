@@ -23,15 +23,16 @@ Usage:
     python benchmarks/volumetric.py                  # full run; writes benchmarks/RESULTS.md
     python benchmarks/volumetric.py --quick          # tiny sizes: checks every measurement runs
     python benchmarks/volumetric.py --only training --monai-nets dynunet
-    python benchmarks/volumetric.py --render         # the section again from results.json
+    python benchmarks/volumetric.py --render         # the section again from the results
 
-Writes ``OUTPUT/results.json`` (default ``benchmarks/out/volumetric``, ``.../volumetric-quick``
-with ``--quick``) and the section "Volumetric (3-D) benchmarks" between its markers in
-``benchmarks/RESULTS.md`` (a ``--quick`` run writes ``OUTPUT/RESULTS.md`` instead). Run the
-full mode on an otherwise idle machine. It has not been timed yet; from the FLOP counts
-(kerasseg's network: 37.7 GFLOP forward at 40x56x40, 110 at 64^3, 883 per 128^3 window) it
-should take 1 to 1.5 hours on 2 cores, most of it the 512x512x300 volume (196 windows of
-128^3 per network), and a few GB of memory per child.
+Writes the results to ``benchmarks/results/volumetric.json`` (kept with the project; a
+``--quick`` run writes ``OUTPUT/results.json``, default ``benchmarks/out/volumetric-quick``)
+and the section "Volumetric (3-D) benchmarks" between its markers in
+``benchmarks/RESULTS.md`` (a ``--quick`` run writes ``OUTPUT/RESULTS.md`` instead). A run of
+some parts (``--only training``) keeps the other part's rows from the results file and says
+so under the tables. Run the full mode on an otherwise idle machine: it took 70 minutes on
+2 cores in float32 only (most of it the 512x512x300 volume, 196 windows of 128^3 per
+network); the bfloat16 training rows add about 10 minutes. A few GB of memory per child.
 """
 
 import argparse
@@ -58,6 +59,8 @@ PEER_VENV = ROOT / "benchmarks" / "out" / "monai-venv"
 PEER_SCRIPT = ROOT / "benchmarks" / "volumetric_peer.py"
 PEER_REQUIREMENTS = ROOT / "benchmarks" / "requirements-monai.txt"
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+#: A full run's results, kept with the project (the section can be rendered from it anywhere).
+RESULTS_JSON = ROOT / "benchmarks" / "results" / "volumetric.json"
 SAMPLE = ROOT / "kerasseg" / "sample" / "hippocampus"
 PARTS = ("training", "inference")
 VOLUMES = ("hippocampus", "synthetic")
@@ -99,8 +102,12 @@ def parse_args(argv=None):
                         help="shared data folder holding msd_hippocampus/ (default "
                              "$KERASSEG_DATA or ../shared/data; else the bundled sample)")
     parser.add_argument("--output", default=None,
-                        help="folder for results.json (default benchmarks/out/volumetric, "
+                        help="folder for the run's files (default benchmarks/out/volumetric, "
                              "or benchmarks/out/volumetric-quick with --quick)")
+    parser.add_argument("--results", default=None,
+                        help="the results file (default benchmarks/results/volumetric.json, "
+                             "or OUTPUT/results.json with --quick); a run of some parts "
+                             "(--only) keeps the other parts' rows from it")
     parser.add_argument("--results-md", default=None,
                         help="the file whose volumetric section is written (default "
                              "benchmarks/RESULTS.md; OUTPUT/RESULTS.md with --quick)")
@@ -110,7 +117,7 @@ def parse_args(argv=None):
     parser.add_argument("--setup-peer", action="store_true",
                         help="make the MONAI environment (benchmarks/out/monai-venv) and exit")
     parser.add_argument("--render", action="store_true",
-                        help="write the section again from OUTPUT/results.json; measure nothing")
+                        help="write the section again from the results file; measure nothing")
     args = parser.parse_args(argv)
     try:
         args.only = _names(args.only, PARTS, "--only")
@@ -122,6 +129,9 @@ def parse_args(argv=None):
     if args.output is None:
         args.output = str(DEFAULT_OUTPUT.with_name("volumetric-quick") if args.quick
                           else DEFAULT_OUTPUT)
+    if args.results is None:
+        args.results = str(pathlib.Path(args.output) / "results.json" if args.quick
+                           else RESULTS_JSON)
     if args.results_md is None:
         args.results_md = str(pathlib.Path(args.output) / "RESULTS.md" if args.quick
                               else RESULTS_MD)
@@ -209,10 +219,11 @@ def peer_python(args):
 
 def _configs(settings, nets, framework):
     widths = vol.level_widths(settings.depth, settings.base_filters)
-    return [{"framework": framework, "net": net, "patch": list(patch),
+    return [{"framework": framework, "net": net, "patch": list(patch), "precision": precision,
              "batch": settings.train_batch, "classes": settings.classes, "widths": widths,
              "depth": settings.depth, "base_filters": settings.base_filters,
              "warmup": settings.train_warmup, "steps": settings.train_steps, "seed": 0}
+            for precision in settings.train_precisions
             for patch in settings.train_patches for net in nets]
 
 
@@ -230,6 +241,9 @@ def keras_train(config):
     options = {"depth": config["depth"], "base_filters": config["base_filters"],
                "normalization": "instance"}
     flops = forward_flops("unet3d", patch + (1,), classes, options)
+    precision = config.get("precision", "float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(config["seed"])
     model = kerasseg.build("unet3d", input_shape=patch + (1,), num_classes=classes, **options)
     compile_like_trainer(model, classes)
@@ -248,7 +262,9 @@ def keras_train(config):
     params = model.count_params()
     del model
     keras.backend.clear_session()
-    return {"framework": "kerasseg", "net": "unet3d", "patch": list(patch), "batch": batch,
+    keras.mixed_precision.set_global_policy("float32")
+    return {"framework": "kerasseg", "net": "unet3d", "patch": list(patch),
+            "precision": precision, "batch": batch,
             "classes": classes, "params_m": params / 1e6, "forward_gflops": flops / 1e9,
             "step_s_median": median, "step_s_best": min(times), "steps": len(times),
             "voxels_per_s": batch * vol.voxels(patch) / median,
@@ -412,10 +428,32 @@ class Run:
                        "basicunet_features": list(_basicunet_features(widths))},
         }
         self.peer = None
+        self._keep_earlier_parts()
+
+    def _keep_earlier_parts(self):
+        """A run of some parts keeps the other parts' rows from the results file (same mode)."""
+        path = pathlib.Path(self.args.results)
+        if not path.exists() or set(self.args.only) == set(PARTS):
+            return
+        earlier = json.loads(path.read_text())
+        if (earlier.get("run") or {}).get("mode") != self.args.mode:
+            return
+        kept = {}
+        for part in PARTS:
+            if part not in self.args.only and earlier.get(part):
+                self.results[part] = earlier[part]
+                kept[part] = (earlier.get("kept") or {}).get(part) or {
+                    "command": earlier["run"].get("command"),
+                    "date": (earlier.get("machine") or {}).get("date"),
+                    "seconds": earlier["run"].get("seconds")}
+        if "inference" in kept and earlier.get("config", {}).get("hippocampus_note"):
+            self.results["config"]["hippocampus_note"] = earlier["config"]["hippocampus_note"]
+        if kept:
+            self.results["kept"] = kept
 
     def save(self):
         self.results["run"]["seconds"] = time.perf_counter() - self.start
-        _write_json(self.output / "results.json", self.results)
+        _write_json(self.args.results, self.results)
 
     def _peer(self):
         if self.peer is None:
@@ -460,8 +498,11 @@ class Run:
             row["pct_conv3d_peak"] = percent(row.get("gflops_per_s"), self._peak("conv3x3x3"))
         order = {net: i for i, net in enumerate(["unet3d"] + self.args.monai_nets)}
         patches = [list(p) for p in s.train_patches]
-        rows.sort(key=lambda r: (patches.index(list(r["patch"])) if list(r["patch"]) in patches
-                                 else 99, order.get(r["net"], 99)))
+        precisions = list(s.train_precisions)
+        rows.sort(key=lambda r: (
+            precisions.index(vol.precision(r)) if vol.precision(r) in precisions else 99,
+            patches.index(list(r["patch"])) if list(r["patch"]) in patches else 99,
+            order.get(r["net"], 99)))
         self.results["training"] = rows
 
     def _peak(self, key):
@@ -541,7 +582,7 @@ def main(argv=None):
         return 0
     output = pathlib.Path(args.output)
     if args.render:
-        write_section(json.loads((output / "results.json").read_text()), args.results_md)
+        write_section(json.loads(pathlib.Path(args.results).read_text()), args.results_md)
         return 0
     run = Run(args)
     print(f"{args.mode} run: {', '.join(args.only)}; MONAI {', '.join(args.monai_nets)}; "

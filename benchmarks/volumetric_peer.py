@@ -116,11 +116,14 @@ def train(config):
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     parameters = [p for p in net.parameters() if p.requires_grad]
+    precision = config.get("precision", "float32")
+    # bfloat16: forward pass and loss under autocast (torch's mixed precision on CPU).
     losses, times = [], []
     for step in range(config["warmup"] + config["steps"]):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net(images), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            loss = loss_fn(net(images), labels)
         loss.backward()
         for p in parameters:  # per-variable clipping, as Keras' clipnorm
             torch.nn.utils.clip_grad_norm_([p], 12.0)
@@ -130,7 +133,8 @@ def train(config):
         if step >= config["warmup"]:
             times.append(elapsed)
     median = statistics.median(times)
-    return {"framework": "monai", "net": config["net"], "patch": list(patch), "batch": batch,
+    return {"framework": "monai", "net": config["net"], "patch": list(patch),
+            "precision": precision, "batch": batch,
             "classes": classes, "params_m": params / 1e6, "forward_gflops": flops / 1e9,
             "step_s_median": median, "step_s_best": min(times), "steps": len(times),
             "voxels_per_s": batch * int(np.prod(patch)) / median,

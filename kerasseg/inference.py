@@ -68,6 +68,30 @@ def tta_flips(flip_axes):
     return tuple(flips for flips in TTA_FLIPS if all(axis - 1 in axes for axis in flips))
 
 
+def supports_tta(info):
+    """Whether a model can be predicted with flip test-time augmentation.
+
+    Args:
+        info: the model's :class:`~kerasseg.description.ModelInfo`.
+
+    Returns:
+        ``True`` when training flipped at least one axis the prediction can flip back: any
+        mirrored axis for a 3-D model (every subset of them is averaged), a row or column
+        flip for a 2-D or 2.5-D model (see :func:`tta_flips`).
+
+    Example:
+        >>> from kerasseg.description import ModelInfo, Preprocessing
+        >>> info = ModelInfo(model="unet3d", num_classes=2, channels=1, patch_size=(8, 8, 8),
+        ...                  stride=4, preprocessing=Preprocessing(mode="3d", patch_size=(8, 8, 8)),
+        ...                  flip_axes=[2])
+        >>> supports_tta(info)
+        True
+    """
+    if info.preprocessing.mode == "3d":
+        return bool(info.flip_axes)
+    return len(tta_flips(info.flip_axes)) > 1
+
+
 def shift_grid(step):
     """Return the offsets of a two-by-two grid of shifts ``step`` pixels apart.
 
@@ -186,14 +210,12 @@ class Predictor:
             # The axes training mirrored: with tta, every subset of them is predicted
             # (see predict_volume).
             self.mirror_axes = tuple(info.flip_axes or ())
-            flipped = bool(self.mirror_axes)
             if shifts is not None and list(shifts) not in ([(0, 0)], [[0, 0]]):
                 raise ValueError("`shifts` are for 2-D models; a 3-D model predicts by "
                                  f"sliding window. Received: shifts={shifts!r}")
         else:
             self.flips = tta_flips(info.flip_axes)
-            flipped = len(self.flips) > 1
-        if self.tta and not flipped:
+        if self.tta and not supports_tta(info):
             raise ValueError(
                 "flip test-time augmentation needs a model trained with flips; this one was "
                 f"trained without (its info has flip_axes={info.flip_axes}), so a "

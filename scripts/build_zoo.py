@@ -80,7 +80,7 @@ def package(name, data_root, runs):
 
     from kerasseg import zoo
     from kerasseg.data import load_dataset
-    from kerasseg.inference import shift_grid, tta_flips
+    from kerasseg.inference import shift_grid, supports_tta
     from kerasseg.scoring import evaluate_model
     from kerasseg.modelfile import compact_model, load_model
     from kerasseg.description import RunSpec
@@ -112,7 +112,7 @@ def package(name, data_root, runs):
                   info_updates=updates)
     plain = evaluate_model(str(target), held_out)
     # Flip TTA only for models trained with flips (the Predictor refuses it otherwise).
-    tta = evaluate_model(str(target), held_out, tta=True) if len(tta_flips(info.flip_axes)) > 1 else None
+    tta = evaluate_model(str(target), held_out, tta=True) if supports_tta(info) else None
     changes = [abs(a["mean_foreground_dice"] - b["mean_foreground_dice"])
                for a, b in zip(reference["cases"], plain["cases"])]
     parity = {

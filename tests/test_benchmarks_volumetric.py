@@ -101,13 +101,62 @@ def test_training_table():
     text = vol.render_training(_results())
     assert _cells(text, "kerasseg unet3d") == [
         # 112_000 voxels/s = 112.0 kvoxels/s; the ratio columns are empty on kerasseg's row
-        "kerasseg unet3d", "40x56x40", "2", "5.65", "40.00", "1.600", "112.0", "150.0", "75%",
-        "90%", "", ""]
+        "kerasseg unet3d", "40x56x40", "float32", "2", "5.65", "40.00", "1.600", "112.0",
+        "150.0", "75%", "90%", "", ""]
     assert _cells(text, "MONAI dynunet", "40x56x40")[-2:] == ["2.00x", "met"]
     assert _cells(text, "MONAI basicunet")[-2:] == ["1.40x", "NOT met"]
-    assert _cells(text, "MONAI basicunet")[8:10] == ["-", "-"]  # no peak percentages
+    assert _cells(text, "MONAI basicunet")[9:11] == ["-", "-"]  # no peak percentages
     failed = _cells(text, "MONAI dynunet", "64x64x64")
-    assert failed[-1] == "failed: RuntimeError: out of memory" and failed[2] == "-"
+    assert failed[-1] == "failed: RuntimeError: out of memory" and failed[3] == "-"
+
+
+def test_bfloat16_rows_are_compared_with_bfloat16_rows_only():
+    results = _results()
+    results["training"] += [
+        # kerasseg bf16: 168_000 voxels/s; MONAI dynunet bf16: 84_000 -> 2.00x (not the
+        # float32 rows: 168_000 / 56_000 would be 3.00x, 112_000 / 84_000 1.33x)
+        {"framework": "kerasseg", "net": "unet3d", "patch": [40, 56, 40], "batch": 2,
+         "precision": "bfloat16", "step_s_median": 1.0667, "voxels_per_s": 168_000.0},
+        {"framework": "monai", "net": "dynunet", "patch": [40, 56, 40], "batch": 2,
+         "precision": "bfloat16", "step_s_median": 2.1333, "voxels_per_s": 84_000.0}]
+    by_key = {(c["net"], c["precision"]): c for c in vol.training_comparisons(results)}
+    assert by_key[("dynunet", "float32")]["voxels_ratio"] == pytest.approx(2.0)
+    assert by_key[("dynunet", "bfloat16")]["voxels_ratio"] == pytest.approx(2.0)
+    assert by_key[("basicunet", "float32")]["voxels_ratio"] == pytest.approx(1.4)
+    assert ("basicunet", "bfloat16") not in by_key
+    text = vol.render_training(results)
+    row = _cells(text, "MONAI dynunet", "bfloat16")
+    assert row[2] == "bfloat16" and row[-2:] == ["2.00x", "met"]
+
+
+def test_a_run_of_one_part_keeps_the_other_parts_rows(tmp_path, monkeypatch):
+    import json
+
+    earlier = _results()
+    earlier["machine"]["date"] = "2026-12-03T10:24:40+00:00"
+    path = tmp_path / "volumetric.json"
+    path.write_text(json.dumps(earlier))
+    monkeypatch.setattr(driver, "machine_description", lambda: {"date": "later"})
+    args = driver.parse_args(["--only", "training", "--results", str(path)])
+    args.argv = ["--only", "training"]
+    run = driver.Run(args)
+    assert run.results["inference"] == earlier["inference"]
+    assert "training" not in run.results  # measured again
+    assert run.results["kept"] == {"inference": {
+        "command": "python benchmarks/volumetric.py",
+        "date": "2026-12-03T10:24:40+00:00", "seconds": 3600.0}}
+    assert run.results["config"]["hippocampus_note"] == "hippocampus_x"
+    notes = vol.render_notes(run.results)
+    assert notes.startswith("- The inference rows come from an earlier run "
+                            "(`python benchmarks/volumetric.py`, 2026-12-03T10:24:40+00:00, "
+                            "3600 s) on the same machine.")
+    # A full run keeps nothing; a quick run never takes a full run's rows.
+    full = driver.parse_args(["--results", str(path)])
+    full.argv = []
+    assert "kept" not in driver.Run(full).results
+    quick = driver.parse_args(["--quick", "--only", "training", "--results", str(path)])
+    quick.argv = []
+    assert "inference" not in driver.Run(quick).results
 
 
 def test_inference_table():

@@ -97,3 +97,22 @@ def test_spec_and_description_in_mode_3d():
         Preprocessing(mode="2d", patch_size=(4, 16, 16))
     with pytest.raises(ValueError, match="Preprocessing.context"):
         Preprocessing(mode="3d", context=1)
+
+
+def test_supports_tta_asks_for_any_mirrored_axis_in_3d_and_a_row_or_column_flip_in_2d():
+    from kerasseg.inference import supports_tta
+
+    # 3-D: any mirrored axis, the depth axis alone included (2-D flips know only rows/columns).
+    assert supports_tta(_info(flip_axes=[2]))
+    assert supports_tta(_info(flip_axes=[0]))
+    assert not supports_tta(_info(flip_axes=[]))
+    assert not supports_tta(_info(flip_axes=None))
+    flat = ModelInfo(model="unet", num_classes=2, channels=1, patch_size=(8, 8), stride=4,
+                     preprocessing=Preprocessing(mode="2d", patch_size=(8, 8)), flip_axes=[1])
+    assert supports_tta(flat)
+    assert not supports_tta(flat.replace(flip_axes=[]))
+    assert supports_tta(flat.replace(flip_axes=None))  # recorded before flips were: both
+    model = _pointwise_model()
+    with pytest.raises(ValueError, match="needs a model trained with flips"):
+        Predictor(model, _info(flip_axes=[]), tta=True)
+    assert Predictor(model, _info(flip_axes=[2]), tta=True).mirror_axes == (2,)

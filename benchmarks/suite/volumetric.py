@@ -33,6 +33,10 @@ INFERENCE_TARGET = 2.0
 HEADING = "## Volumetric (3-D) benchmarks"
 START, END = "<!-- volumetric: start -->", "<!-- volumetric: end -->"
 MIB = 1024 ** 2
+#: Training precisions: float32 on both sides, and bfloat16 (Keras' ``mixed_bfloat16``
+#: policy, which ``kerasseg train`` plans on CPUs with bfloat16 instructions; torch's
+#: ``autocast`` to bfloat16 on the MONAI side).
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Settings:
         train_batch: volumes per training step.
         train_warmup: untimed steps first (tracing, allocation).
         train_steps: timed steps.
+        train_precisions: training precisions measured (:data:`PRECISIONS`).
         volumes: inference volumes (:class:`VolumeSpec`).
         overlap: sliding-window overlap.
         sigma_scale: the Gaussian's sigma as a fraction of the patch.
@@ -85,6 +90,7 @@ class Settings:
     peak_shape: tuple = (8, 128, 128, 64, 64)
     peak3d_shape: tuple = (2, 40, 56, 40, 32, 32)
     peak_repeats: int = 10
+    train_precisions: tuple = PRECISIONS
 
 
 def get_settings(mode):
@@ -138,6 +144,16 @@ def _shape(shape):
     return "x".join(str(n) for n in shape) if shape else "-"
 
 
+def precision(row):
+    """A training row's precision (rows measured before precisions were recorded: float32).
+
+    Example:
+        >>> precision({}), precision({"precision": "bfloat16"})
+        ('float32', 'bfloat16')
+    """
+    return row.get("precision", "float32")
+
+
 def _ok(row):
     return isinstance(row, dict) and "error" not in row
 
@@ -158,13 +174,13 @@ def _judge(value, threshold, judged):
 
 
 def training_comparisons(results):
-    """kerasseg against each MONAI network at each training patch.
+    """kerasseg against each MONAI network at each training patch and precision.
 
     Args:
         results: the results dict (``training`` rows; ``run.mode``).
 
     Returns:
-        A list of dicts: ``patch``, ``net`` (the MONAI network), ``voxels_ratio``
+        A list of dicts: ``patch``, ``net`` (the MONAI network), ``precision``, ``voxels_ratio``
         (kerasseg voxels/s / MONAI voxels/s), ``gflops_ratio`` (achieved GFLOP/s, the
         same division), ``met`` (``voxels_ratio >= TRAIN_TARGET``; ``None`` when not judged:
         a quick run or a missing measurement).
@@ -185,9 +201,10 @@ def training_comparisons(results):
         if row["framework"] != "monai":
             continue
         ours = next((r for r in rows if r["framework"] == "kerasseg"
-                     and list(r["patch"]) == list(row["patch"])), None)
+                     and list(r["patch"]) == list(row["patch"])
+                     and precision(r) == precision(row)), None)
         voxels_ratio = _ratio(ours and ours.get("voxels_per_s"), row.get("voxels_per_s"))
-        out.append({"patch": list(row["patch"]), "net": row["net"],
+        out.append({"patch": list(row["patch"]), "net": row["net"], "precision": precision(row),
                     "voxels_ratio": voxels_ratio,
                     "gflops_ratio": _ratio(ours and ours.get("gflops_per_s"),
                                            row.get("gflops_per_s")),
@@ -238,25 +255,27 @@ def _name(row):
 
 def render_training(results):
     """The training table: one row per network and patch, the ratio on the MONAI rows."""
-    comparisons = {(tuple(c["patch"]), c["net"]): c for c in training_comparisons(results)}
+    comparisons = {(tuple(c["patch"]), c["net"], c["precision"]): c
+                   for c in training_comparisons(results)}
     rows = []
     for r in results.get("training") or []:
         if not _ok(r):
-            rows.append((_name(r), _shape(r.get("patch")), *["-"] * 9,
+            rows.append((_name(r), _shape(r.get("patch")), precision(r), *["-"] * 9,
                          f"failed: {str(r.get('error'))[:70]}"))
             continue
-        c = comparisons.get((tuple(r["patch"]), r["net"]), {})
-        rows.append((_name(r), _shape(r["patch"]), r["batch"], fmt(r.get("params_m"), 2),
+        c = comparisons.get((tuple(r["patch"]), r["net"], precision(r)), {})
+        rows.append((_name(r), _shape(r["patch"]), precision(r), r["batch"],
+                     fmt(r.get("params_m"), 2),
                      fmt(r.get("forward_gflops"), 2), fmt(r["step_s_median"], 3),
                      fmt(r["voxels_per_s"] / 1e3, 1), fmt(r.get("gflops_per_s"), 1),
                      fmt(r.get("pct_conv_peak"), 0, "%"), fmt(r.get("pct_conv3d_peak"), 0, "%"),
                      fmt(c.get("voxels_ratio"), 2, "x") if c else "",
                      _STATUS[c.get("met")] if c else ""))
     return markdown_table(
-        ["network", "patch", "batch", "params M", "fwd GFLOP/volume", "step s (median)",
-         "kvoxels/s", "GFLOP/s", "% conv2d peak", "% conv3d peak",
+        ["network", "patch", "precision", "batch", "params M", "fwd GFLOP/volume",
+         "step s (median)", "kvoxels/s", "GFLOP/s", "% conv2d peak", "% conv3d peak",
          "kerasseg / this (voxels/s)", f"target >= {TRAIN_TARGET}x"],
-        rows, align="llrrrrrrrrrl")
+        rows, align="lllrrrrrrrrrl")
 
 
 def render_inference(results):
@@ -327,7 +346,11 @@ def render_notes(results):
     widths = config.get("widths")
     widths_text = ", ".join(str(w) for w in widths) if widths else "-"
     basic = config.get("basicunet_features")
-    return "\n".join([
+    kept = results.get("kept") or {}
+    earlier = [f"- The {part} rows come from an earlier run (`{run.get('command')}`, "
+               f"{run.get('date')}, {fmt(run.get('seconds'), 0)} s) on the same machine."
+               for part, run in sorted(kept.items())]
+    return "\n".join(earlier + [
         "- Data: training steps use one fixed synthetic batch per patch (standard-normal "
         "images, uniform random labels; throughput does not depend on the values). "
         f"Inference: {config.get('hippocampus_note', 'a hippocampus case')}, and a "
@@ -337,8 +360,10 @@ def render_notes(results):
         "max pooling, 2x2x2 transposed convolutions, concatenation; compiled as `kerasseg "
         "train` compiles (AdamW 1e-3 with weight decay 1e-4 and a cosine schedule, per-variable "
         "gradient clipping at 12, Dice + cross-entropy, Dice metric), timed with "
-        "`train_on_batch`, float32. Inference: `Predictor.predict_volume` (softmax, Gaussian "
-        "blending in NumPy).",
+        "`train_on_batch`, in float32 and in mixed bfloat16 (Keras' `mixed_bfloat16` policy, "
+        "which `kerasseg train` plans on CPUs with bfloat16 instructions; variables and the "
+        "last layer in float32). Inference: `Predictor.predict_volume` (softmax, Gaussian "
+        "blending in NumPy), float32.",
         f"- MONAI `dynunet`: `DynUNet` with the same widths, kernels 3, strides "
         f"{config.get('dynunet_strides', '-')}, transposed-convolution upsampling, instance "
         "normalization (affine), ReLU, no bias before a normalization. Differences: "
@@ -352,7 +377,8 @@ def render_notes(results):
         "- MONAI training loop: `DiceCELoss(to_onehot_y=True, softmax=True, "
         "include_background=False)`, `torch.optim.AdamW(lr=1e-3, weight_decay=1e-4)`, "
         "per-parameter gradient clipping at 12, no metric; eager PyTorch, NCDHW "
-        "(torch's default memory format), float32. Inference: "
+        "(torch's default memory format), in float32 and in bfloat16 (forward pass and loss "
+        "under `torch.autocast('cpu', dtype=torch.bfloat16)`). Inference, float32: "
         "`sliding_window_inference(..., overlap, mode='gaussian', sigma_scale)` under "
         "`torch.inference_mode()` with a softmax predictor.",
         f"- Same overlap ({config.get('overlap')}), Gaussian sigma_scale "
