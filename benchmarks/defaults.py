@@ -313,7 +313,8 @@ def render(output):
             f"| {row} | {record['description']} | {record['budget'] / 60:g} min | {plan} | "
             f"{_epochs(record)} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
             f"{record['dice']:.4f} | {compared} |")
-        note = (f"{row}: tuned = {source}; measured step "
+        compared_with = "tuned = " if tuned is not None else "tuned: "
+        note = (f"{row}: {compared_with}{source}; measured step "
                 f"{record['measured']['step_seconds']:.3f} s, load average at the end "
                 f"{record['load'][0]:.1f}.")
         if record.get("epochs_run", record["epochs"]) < record["epochs"]:
