@@ -67,7 +67,7 @@ TUNED = {
     "c": (0.842, "examples/quickstart.py (hand-set options, 177 s; the same 10 held out)"),
     "d": (0.883, "hippocampus-unet zoo entry (tuned recipe, same 166 / 42 split)"),
     # No recipe was ever tuned on thick-slice data: nothing to compare with.
-    "e": (None, "none (no recipe was tuned on thick-slice data; row b is the same cases at "
+    "e": (None, "none, no recipe was tuned on thick-slice data (row b is the same cases at "
                 "1 mm with the 2.5-D U-Net)"),
 }
 
@@ -159,18 +159,17 @@ def row_data(row):
         train = _choose(data.case_ids, 16)
         test = [i for i in data.case_ids if i not in train]
         return data.subset(train), data.subset(test), "ISBI 2012 EM, 16 images / 14 held out"
-    if row == "e":
+    if row in ("b", "d", "e"):
         data, train, test = _zoo_split()
-        train, test = _choose(train, 20), _choose(test, 40)  # row b's cases
-        thick = thick_slices(data, train + test, RUNS / "hippocampus_thick")
-        return (thick.subset(train), thick.subset(test),
-                f"hippocampus MRI in {THICK} mm thick slices, 20 cases / 40 held out")
-    if row in ("b", "d"):
-        data, train, test = _zoo_split()
-        if row == "b":
-            return (data.subset(_choose(train, 20)), data.subset(_choose(test, 40)),
-                    "hippocampus MRI, 20 cases / 40 held out")
-        return data.subset(train), data.subset(test), "hippocampus MRI, 166 cases / 42 held out"
+        if row == "d":
+            return (data.subset(train), data.subset(test),
+                    "hippocampus MRI, 166 cases / 42 held out")
+        train, test = _choose(train, 20), _choose(test, 40)  # rows b and e: the same cases
+        if row == "e":
+            data = thick_slices(data, train + test, RUNS / "hippocampus_thick")
+        where = f" in {THICK} mm thick slices" if row == "e" else ""
+        return (data.subset(train), data.subset(test),
+                f"hippocampus MRI{where}, 20 cases / 40 held out")
     if row == "c":
         from kerasseg.sample import hippocampus_path
 
@@ -190,15 +189,15 @@ def run_row(row, budget, output, runs=RUNS):
 
     train, held_out, description = row_data(row)
     run_dir = pathlib.Path(runs) / f"run_{row}"
+    model = MODELS.get(row, "unet")
     started = time.perf_counter()
-    result = kerasseg.train(train, MODELS.get(row, "unet"), output_dir=run_dir, budget=budget,
-                            overwrite=True, verbose=0)
+    result = kerasseg.train(train, model, output_dir=run_dir, budget=budget, overwrite=True,
+                            verbose=0)
     train_seconds = time.perf_counter() - started
     evaluation = evaluate_model(result.best_model, held_out)
     settings = RunSpec.read(run_dir / "run.json").settings.to_dict()
     record = {
-        "row": row, "model": MODELS.get(row, "unet"), "description": description,
-        "budget": budget,
+        "row": row, "model": model, "description": description, "budget": budget,
         "train_cases": len(train), "held_out_cases": len(held_out),
         "dice": evaluation["mean_foreground_dice"], "train_seconds": train_seconds,
         "epochs": settings["epochs"], "steps_per_epoch": settings["steps_per_epoch"],
@@ -298,12 +297,9 @@ def render(output):
         tuned, source = TUNED[row]
         options = record["model_options"]
         patch = "x".join(str(size) for size in record["patch_size"])
-        if record["mode"] == "3d":
-            plan = (f"{record.get('model', 'unet3d')} 3d, depth {options.get('depth')}, "
-                    f"{patch} x {record['batch_size']}")
-        else:
-            plan = (f"{record['mode']} axis {record['slice_axis']}, depth "
-                    f"{options.get('depth')}, {patch} x {record['batch_size']}")
+        slicing = (f"{record.get('model', 'unet3d')} 3d" if record["mode"] == "3d"
+                   else f"{record['mode']} axis {record['slice_axis']}")
+        plan = f"{slicing}, depth {options.get('depth')}, {patch} x {record['batch_size']}"
         if tuned is None:
             compared = "n/a | | n/a"
         else:
@@ -313,8 +309,7 @@ def render(output):
             f"| {row} | {record['description']} | {record['budget'] / 60:g} min | {plan} | "
             f"{_epochs(record)} x {record['steps_per_epoch']} | {record['train_seconds']:.0f} | "
             f"{record['dice']:.4f} | {compared} |")
-        compared_with = "tuned = " if tuned is not None else "tuned: "
-        note = (f"{row}: {compared_with}{source}; measured step "
+        note = (f"{row}: tuned = {source}; measured step "
                 f"{record['measured']['step_seconds']:.3f} s, load average at the end "
                 f"{record['load'][0]:.1f}.")
         if record.get("epochs_run", record["epochs"]) < record["epochs"]:

@@ -496,13 +496,11 @@ class Run:
         for row in rows:
             row["pct_conv_peak"] = percent(row.get("gflops_per_s"), self._peak("conv3x3"))
             row["pct_conv3d_peak"] = percent(row.get("gflops_per_s"), self._peak("conv3x3x3"))
-        order = {net: i for i, net in enumerate(["unet3d"] + self.args.monai_nets)}
-        patches = [list(p) for p in s.train_patches]
-        precisions = list(s.train_precisions)
-        rows.sort(key=lambda r: (
-            precisions.index(vol.precision(r)) if vol.precision(r) in precisions else 99,
-            patches.index(list(r["patch"])) if list(r["patch"]) in patches else 99,
-            order.get(r["net"], 99)))
+        precisions = {name: i for i, name in enumerate(s.train_precisions)}
+        patches = {tuple(p): i for i, p in enumerate(s.train_patches)}
+        nets = {net: i for i, net in enumerate(["unet3d"] + self.args.monai_nets)}
+        rows.sort(key=lambda r: (precisions.get(vol.precision(r), 99),
+                                 patches.get(tuple(r["patch"]), 99), nets.get(r["net"], 99)))
         self.results["training"] = rows
 
     def _peak(self, key):

@@ -117,11 +117,11 @@ def train(config):
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     parameters = [p for p in net.parameters() if p.requires_grad]
     precision = config.get("precision", "float32")
-    # bfloat16: forward pass and loss under autocast (torch's mixed precision on CPU).
     losses, times = [], []
     for step in range(config["warmup"] + config["steps"]):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
+        # bfloat16: forward pass and loss under autocast (torch's mixed precision on CPU).
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             loss = loss_fn(net(images), labels)
         loss.backward()
