@@ -88,7 +88,9 @@ def validate(settings):
         check_positive_int(name, settings.get(name), allow_none=True)
     if settings.get("budget") is not None:
         settings["budget"] = parse_duration(settings["budget"], "budget")
-        if settings.get("epochs") is not None:
+        # A stored run keeps both: the budget it was given and the epochs fitted to it,
+        # which a resumed run continues to.
+        if settings.get("epochs") is not None and not settings.get("resume"):
             raise ValueError(
                 "Give either `epochs` or `budget`, not both: the budget sets the number of "
                 f"epochs. Received: epochs={settings['epochs']!r}, budget={settings['budget']!r}")

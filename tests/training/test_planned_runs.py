@@ -19,6 +19,21 @@ TINY = dict(steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
             evaluate=False, mode="2d", augment="none")
 
 
+@pytest.fixture(autouse=True)
+def _run_messages_reach_caplog(caplog):
+    """A run stops the ``kerasseg`` logger from propagating (its messages go to train.log).
+    pytest hands its capturing handler only to loggers that were non-propagating when the
+    test started, so a test that runs first in its process would see no message: give
+    the handler to the logger here, once."""
+    logger = logging.getLogger("kerasseg")
+    added = caplog.handler not in logger.handlers
+    if added:
+        logger.addHandler(caplog.handler)
+    yield
+    if added:
+        logger.removeHandler(caplog.handler)
+
+
 def test_fit_epochs_by_hand():
     times = budget_lib.StepTimes(step_seconds=0.2, val_batch_seconds=0.5, val_batches=8,
                                  setup_seconds=5.0)
@@ -80,8 +95,18 @@ def test_a_run_that_falls_behind_its_budget_stops_and_keeps_its_best_model(
     assert result.epochs_run == 1 and result.best_epoch == 1
     assert f"time budget spent: stopping after epoch 1 of {stored['epochs']}" in caplog.text
     assert read_info(result.best_model).epoch == 1
-    # Not an early stop: resuming continues to the planned epochs.
+    # Not an early stop: resuming continues to the planned epochs (two here, to stay short),
+    # without the budget's deadline.
     assert keeper.load_state(str(tmp_path))["stopped_early"] is False
+    monkeypatch.undo()
+    run_file = tmp_path / "run.json"
+    stored_run = json.loads(run_file.read_text())
+    stored_run["settings"]["epochs"] = 2
+    run_file.write_text(json.dumps(stored_run))
+    resumed = kerasseg.train(tiny, "unet", output_dir=tmp_path, resume=True, **TINY)
+    assert resumed.epochs_run == 2 and [row["epoch"] for row in resumed.history] == [1, 2]
+    settings = json.loads(run_file.read_text())["settings"]
+    assert settings["budget"] == 120.0 and settings["epochs"] == 2
 
 
 def test_epochs_and_budget_together_are_refused(tiny, tmp_path):
