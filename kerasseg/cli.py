@@ -1,4 +1,4 @@
-"""The ``kerasseg`` command: train, evaluate, predict, export and zoo.
+"""The ``kerasseg`` command: plan, train, evaluate, choose-ensemble, predict, export and zoo.
 
 Examples::
 
@@ -11,6 +11,8 @@ Examples::
     kerasseg predict --model hippocampus-unet --model hippocampus-fcn8s --input imagesTs --output ens
     kerasseg evaluate --model runs/a/best.keras --model runs/b/best.keras --weights 0.6,0.4 \
         --data data/msd_hippocampus --report runs/ensemble.json
+    kerasseg choose-ensemble --model runs/a/best.keras --model runs/b/best.keras \
+        --data data/msd_hippocampus
     kerasseg export --model runs/hippo/best.keras --saved-model exported/hippo --version 1
     kerasseg export --model runs/hippo/best.keras --tflite hippo_int8.tflite --quantize int8 --data data/msd_hippocampus
     kerasseg zoo list
@@ -466,6 +468,91 @@ def _evaluate(args):
     return 0
 
 
+def _add_choose_ensemble(sub):
+    p = sub.add_parser(
+        "choose-ensemble",
+        help="score every equal-weight combination of several models on model-selection "
+             "cases and name the best")
+    p.add_argument("--model", required=True, action="append",
+                   help=".keras file or zoo entry; give it two or more times")
+    p.add_argument("--data", required=True, help="data set folder with labels")
+    p.add_argument("--cases", default="auto",
+                   help="'auto' (the first --model's validation cases: its run's, when it "
+                        "comes from a run on this data, or its zoo entry's), 'all', or "
+                        "comma-separated case ids")
+    p.add_argument("--max-members", type=int, default=None, metavar="N",
+                   help="the largest combination scored (default: all models)")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--output", default=None,
+                   help="write the ranking as JSON to this file (optional)")
+    p.set_defaults(func=_choose_ensemble)
+
+
+def _model_split(model, dataset):
+    """The split (train, val, test ids) a model was trained with on ``dataset``, if known."""
+    from kerasseg.description import RunSpec
+
+    if os.path.exists(model):
+        run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(model)), "run.json"))
+        root = run.data.get("root") if run else None
+        if root and os.path.abspath(root) == os.path.abspath(dataset.root):
+            return run.split
+        return None
+    info = _zoo_info(model)
+    return info.get("split") if info else None
+
+
+def _selection_cases(args, dataset):
+    """The cases ``choose-ensemble --cases`` picks: ``auto`` is the first model's validation set."""
+    if args.cases == "all":
+        return dataset, "all cases"
+    if args.cases != "auto":
+        ids = [c.strip() for c in args.cases.split(",") if c.strip()]
+        return dataset.subset(ids), f"{len(ids)} given case(s)"
+    split = _model_split(args.model[0], dataset)
+    if not split or not split.get("val"):
+        raise ValueError(
+            f"--cases auto: no validation cases are known for {args.model[0]!r} on "
+            f"{dataset.root} (a run's run.json beside the model file, on this data, or a zoo "
+            "entry's split names them); give --cases with the ids of cases that no model "
+            "trained on")
+    return (dataset.subset(split["val"]),
+            f"the validation cases of {args.model[0]} (not used for its training)")
+
+
+def _choose_ensemble(args):
+    from kerasseg.data import load_dataset
+    from kerasseg.files import write_json_atomic
+    from kerasseg.report import format_ranking
+    from kerasseg.scoring import rank_ensembles
+
+    if len(args.model) < 2:
+        raise SystemExit("kerasseg choose-ensemble: give --model two or more times")
+    dataset = load_dataset(args.data)
+    cases, which = _selection_cases(args, dataset)
+    chosen_ids = set(cases.case_ids) if hasattr(cases, "case_ids") else set()
+    for model in args.model:
+        split = _model_split(model, dataset) or {}
+        trained = sorted(chosen_ids & set(split.get("train", [])))
+        if trained:
+            print(f"warning: {len(trained)} of the {len(chosen_ids)} case(s) trained "
+                  f"{model} ({', '.join(trained[:5])}{', ...' if len(trained) > 5 else ''}): "
+                  "scores on them favour it", file=sys.stderr)
+    print(f"scoring every combination of {len(args.model)} models on {len(cases)} case(s) "
+          f"of {dataset.root} ({which})")
+    result = rank_ensembles(args.model, cases, max_members=args.max_members, tta=args.tta)
+    print(format_ranking(result))
+    best = result["ranking"][0]["members"]
+    command = " ".join(f"--model {name}" for name in best)
+    print(f"chosen: {' + '.join(best)}; score it once on held-out cases with "
+          f"`kerasseg evaluate {command} --data {args.data} --report REPORT.json`")
+    if args.output:
+        write_json_atomic(args.output, {**result, "data": dataset.root, "cases": which,
+                                        "tta": args.tta, "chosen": best})
+        print(f"wrote: {args.output}")
+    return 0
+
+
 def _add_predict(sub):
     p = sub.add_parser("predict", help="segment image files; write each in its input's format")
     _add_model_options(p)
@@ -551,7 +638,7 @@ def _zoo(args):
 
 
 # The sub-commands that run models, and so look for devices first.
-COMPUTING_COMMANDS = ("train", "evaluate", "predict", "export")
+COMPUTING_COMMANDS = ("train", "evaluate", "choose-ensemble", "predict", "export")
 
 
 def build_parser():
@@ -559,8 +646,8 @@ def build_parser():
 
     Returns:
         An ``argparse.ArgumentParser`` with the global ``-v`` (count, see
-        :mod:`kerasseg.verbosity`) and the sub-commands plan, train, evaluate, predict,
-        export and zoo.
+        :mod:`kerasseg.verbosity`) and the sub-commands plan, train, evaluate,
+        choose-ensemble, predict, export and zoo.
 
     Example:
         >>> args = build_parser().parse_args(["-vv", "zoo", "info", "hippocampus-unet"])
@@ -576,7 +663,8 @@ def build_parser():
              "and Keras' warnings, -vv everything, TensorFlow's start-up lines included "
              "(default: TensorFlow errors only)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_plan, _add_train, _add_evaluate, _add_predict, _add_export, _add_zoo):
+    for add in (_add_plan, _add_train, _add_evaluate, _add_choose_ensemble, _add_predict,
+                _add_export, _add_zoo):
         add(sub)
     return parser
 

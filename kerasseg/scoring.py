@@ -4,15 +4,20 @@
 (or an :class:`~kerasseg.ensemble.EnsemblePredictor` of several models) and scores it in 3-D against its label at the original grid
 (:func:`kerasseg.evaluation.evaluate_case`: Dice, Jaccard, sensitivity, specificity, HD95
 and ASSD in mm), then summarizes each metric per class over cases. Its result is what
-:mod:`kerasseg.reporting` turns into tables and figures.
+:mod:`kerasseg.reporting` turns into tables and figures. :func:`rank_ensembles` scores every
+equal-weight combination of several models on model-selection cases, the way nnU-Net
+chooses between its configurations and their ensembles before it touches held-out cases.
 """
+
+import itertools
+import warnings
 
 import numpy as np
 
 from kerasseg.ensemble import EnsemblePredictor, predictor as make_predictor
-from kerasseg.evaluation import evaluate_case
+from kerasseg.evaluation import dice, evaluate_case
 
-__all__ = ["evaluate_model", "summarize"]
+__all__ = ["evaluate_model", "rank_ensembles", "summarize"]
 
 METRICS = ("dice", "jaccard", "sensitivity", "specificity", "hd95", "assd")
 
@@ -128,3 +133,101 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
     if keep_predictions:
         report["predictions"] = predictions
     return report
+
+
+def _case_dice(label, truth, num_classes):
+    """Per foreground class Dice of two label maps (NaN where both are empty)."""
+    return [dice(label == index, truth == index) for index in range(1, num_classes)]
+
+
+def rank_ensembles(models, cases, max_members=None, tta=False):
+    """Score every equal-weight combination of several models on labelled cases, best first.
+
+    Each model predicts each case once (its class probabilities at the case's original
+    grid, as in :class:`~kerasseg.ensemble.EnsemblePredictor`); every non-empty
+    combination of at most ``max_members`` models is then scored from those probabilities:
+    the argmax of their mean, Dice per foreground class against the label, the case's mean
+    over its classes, and the mean over cases (as ``mean_foreground_dice`` of
+    :func:`evaluate_model`). Use it on model-selection (validation) cases, then score the
+    chosen combination once on held-out cases with :func:`evaluate_model`.
+
+    Args:
+        models: two or more ``.keras`` paths, zoo entry names or predictors (see
+            :func:`kerasseg.ensemble.predictor`); they must predict the same classes.
+        cases: a ``CaseDataset`` or a list of cases with labels.
+        max_members: the largest combination scored (default: all models together).
+        tta: flip test-time augmentation for the models built here from paths or names.
+
+    Returns:
+        dict with ``case_ids``, ``models`` (the members' names, in the given order) and
+        ``ranking``: one entry per combination, best first (ties: fewer members first,
+        then the given order), each with ``members`` (names), ``mean_foreground_dice``,
+        ``dice`` (per class name, the mean over cases) and ``per_case`` (each case's mean
+        foreground Dice, in ``case_ids`` order).
+
+    Raises:
+        ValueError: for fewer than two models, ``max_members`` not in ``[1, len(models)]``,
+            models that disagree on the classes, no cases, or a case without a label.
+
+    Example:
+        >>> result = rank_ensembles(  # doctest: +SKIP
+        ...     ["runs/a/best.keras", "runs/b/best.keras"], dataset.subset(val_ids))
+        >>> [(r["members"], round(r["mean_foreground_dice"], 3))  # doctest: +SKIP
+        ...  for r in result["ranking"]]
+        [(['runs/a/best.keras', 'runs/b/best.keras'], 0.891), ...]
+    """
+    models = list(models)
+    if len(models) < 2:
+        raise ValueError("`models` must name at least two models to combine. "
+                         f"Received: models={models!r}")
+    if max_members is None:
+        max_members = len(models)
+    if isinstance(max_members, bool) or not isinstance(max_members, (int, np.integer)) \
+            or not 1 <= max_members <= len(models):
+        raise ValueError(f"`max_members` must be an integer in [1, {len(models)}]. "
+                         f"Received: max_members={max_members!r}")
+    ensemble = make_predictor(models, tta=tta)  # builds the members and checks their classes
+    members, names = ensemble.members, ensemble.names
+    class_names = [str(name) for name in
+                   (ensemble.info.class_names or range(ensemble.num_classes))]
+    num_classes = max(2, ensemble.num_classes)
+    combinations = [combination for size in range(1, int(max_members) + 1)
+                    for combination in itertools.combinations(range(len(members)), size)]
+    per_class = {combination: [] for combination in combinations}
+    case_ids = []
+    for case in cases:
+        data = case.load() if hasattr(case, "load") else case
+        case_id = str(getattr(case, "case_id", len(case_ids)))
+        if data.label is None:
+            raise ValueError(f"Case {case_id} has no label to score against.")
+        probabilities = [member.predict_case(data, return_probabilities=True)[1]
+                         for member in members]
+        for combination in combinations:
+            mean = EnsemblePredictor.combine([probabilities[i] for i in combination],
+                                             [1.0] * len(combination))
+            per_class[combination].append(
+                _case_dice(np.argmax(mean, axis=-1), data.label, num_classes))
+        case_ids.append(case_id)
+    if not case_ids:
+        raise ValueError("`cases` is empty: give the labelled cases to score the "
+                         "combinations on.")
+    ranking = []
+    for order, combination in enumerate(combinations):
+        scores = np.array(per_class[combination], dtype="float64")  # (cases, classes)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a case with no class present
+            per_case = np.nanmean(scores, axis=1)
+            per_name = np.nanmean(scores, axis=0)
+            mean = float(np.nanmean(per_case))
+        ranking.append({
+            "members": [names[i] for i in combination],
+            "mean_foreground_dice": mean,
+            "dice": {name: float(value)
+                     for name, value in zip(class_names[1:num_classes], per_name)},
+            "per_case": [float(value) for value in per_case],
+            "_order": (-mean if np.isfinite(mean) else np.inf, len(combination), order),
+        })
+    ranking.sort(key=lambda entry: entry["_order"])
+    for entry in ranking:
+        del entry["_order"]
+    return {"case_ids": case_ids, "models": list(names), "ranking": ranking}

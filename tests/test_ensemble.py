@@ -21,7 +21,7 @@ from kerasseg.ensemble import EnsemblePredictor, predictor
 from kerasseg.evaluation import evaluate_case
 from kerasseg.inference import Predictor, predict_path
 from kerasseg.sample import hippocampus_path
-from kerasseg.scoring import evaluate_model
+from kerasseg.scoring import evaluate_model, rank_ensembles
 
 NAMES = ("background", "organ")
 
@@ -175,6 +175,64 @@ def test_predict_path_writes_files_of_the_input_shape(members, case, tmp_path):
     assert [os.path.basename(t) for _, t in again] == [os.path.basename(t) for _, t in written]
 
 
+def _empty_label_case(case):
+    """The same image with no foreground: every voxel a model calls organ is a false positive."""
+    return CaseData(case.image, np.zeros_like(case.label), case.geometry)
+
+
+def test_rank_ensembles_scores_each_combination_by_hand(members, case):
+    result = rank_ensembles(list(members), [case, _empty_label_case(case)])
+    # Case 1 (19 organ voxels): A finds the 9 voxels of x = 1: 2*9 / (9 + 19). B calls all but
+    # those 9 organ (75 voxels), 10 of them right: 2*10 / (75 + 19). Their mean: 21 voxels, 15
+    # right (see test_evaluate_model_scores_the_averaged_label): 2*15 / (21 + 19).
+    # Case 2 has no organ: each combination predicts some, Dice 0.
+    a, b, both = 18 / 28, 20 / 94, 30 / 40
+    ranking = result["ranking"]
+    assert [entry["members"] for entry in ranking] == [
+        ["member 1 (a Predictor of unet)", "member 2 (a Predictor of unet)"],
+        ["member 1 (a Predictor of unet)"], ["member 2 (a Predictor of unet)"]]
+    for entry, first in zip(ranking, (both, a, b)):
+        assert entry["per_case"] == pytest.approx([first, 0.0], abs=1e-12)
+        assert entry["mean_foreground_dice"] == pytest.approx(first / 2, abs=1e-12)
+        assert entry["dice"] == {"organ": pytest.approx(first / 2, abs=1e-12)}
+    assert result["case_ids"] == ["0", "1"] and len(result["models"]) == 2
+    # One member at most: the two models alone, best first.
+    singles = rank_ensembles(list(members), [case], max_members=1)["ranking"]
+    assert [entry["mean_foreground_dice"] for entry in singles] == pytest.approx([a, b])
+
+
+def test_rank_ensembles_breaks_ties_by_size_then_given_order(members, case):
+    a, b = members
+    ranking = rank_ensembles([a, a, b], [case])["ranking"]
+    names = [[int(name.split()[1]) for name in entry["members"]] for entry in ranking]
+    dice = [entry["mean_foreground_dice"] for entry in ranking]
+    assert dice == sorted(dice, reverse=True)
+    # A + B twice at 30/40; A alone twice, A + A and A + A + B at 18/28 ((2A + B) / 3 is
+    # 0.78 at x = 1, 0.48 at x = 0.45, 0.32 at 0.25 and 0.28 at 0: A's label): fewer members
+    # first, then the given order.
+    assert names[:2] == [[1, 3], [2, 3]] and dice[0] == dice[1] == pytest.approx(0.75)
+    tied = [entry for entry, value in zip(names, dice) if value == pytest.approx(18 / 28)]
+    assert tied == [[1], [2], [1, 2], [1, 2, 3]]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(models="one"), r"at least two models"),
+    (dict(max_members=0), r"`max_members` must be an integer in \[1, 2\]"),
+    (dict(max_members=3), r"`max_members` must be an integer in \[1, 2\]"),
+    (dict(max_members=True), r"`max_members` must be an integer in \[1, 2\]"),
+    (dict(cases=[]), r"`cases` is empty"),
+    (dict(cases="unlabelled"), r"Case 0 has no label to score against"),
+])
+def test_rank_ensembles_refuses_bad_input(members, case, arguments, message):
+    arguments = dict(arguments)
+    models = [members[0]] if arguments.pop("models", None) else list(members)
+    cases = arguments.pop("cases", [case])
+    if cases == "unlabelled":
+        cases = [CaseData(case.image, None, case.geometry)]
+    with pytest.raises(ValueError, match=message):
+        rank_ensembles(models, cases, **arguments)
+
+
 # ----------------------------------------------------- shipped zoo entries, real cases
 
 UNET, FCN = "hippocampus-unet", "hippocampus-fcn8s"
@@ -312,3 +370,55 @@ def test_a_zoo_ensemble_entry_resolves_to_an_ensemble_predictor(
                for line in capsys.readouterr().out.splitlines())
     with pytest.raises(ValueError, match="names 'no-such-entry', which is not a zoo entry"):
         predictor("bad-ensemble")
+
+
+def test_cli_choose_ensemble_ranks_on_the_validation_cases(
+        ensemble_registry, member_probabilities, tmp_path, capsys):
+    # The U-Net's validation cases are CASES here; the FCN-8s trained on the first of them.
+    data = json.loads(ensemble_registry.read_text())
+    for record in data["entries"]:
+        if record["name"] == UNET:
+            record["split"]["val"] = list(CASES)
+        if record["name"] == FCN:
+            record["split"]["train"] = [CASES[0]] + record["split"]["train"]
+    ensemble_registry.write_text(json.dumps(data))
+    output = tmp_path / "ranking.json"
+    assert main(["choose-ensemble", "--model", UNET, "--model", FCN, "--data",
+                 hippocampus_path(), "--output", str(output)]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: 1 of the 2 case(s) trained {FCN} ({CASES[0]})" in captured.err
+    assert "on 2 case(s)" in captured.out and f"the validation cases of {UNET}" in captured.out
+    truth = {case.case_id: case.load() for case in
+             load_dataset(hippocampus_path()).subset(list(CASES))}
+
+    def by_hand(combination):
+        scores = []
+        for case_id in CASES:
+            probabilities = member_probabilities[case_id]
+            label = np.mean([probabilities[i] for i in combination], axis=0).argmax(-1)
+            metrics = evaluate_case(label, truth[case_id].label, 3,
+                                    class_names=["background", "Anterior", "Posterior"])
+            scores.append((metrics["Anterior"]["dice"] + metrics["Posterior"]["dice"]) / 2)
+        return float(np.mean(scores))
+
+    expected = sorted([((0,), by_hand((0,))), ((1,), by_hand((1,))),
+                       ((0, 1), by_hand((0, 1)))], key=lambda item: (-item[1], len(item[0])))
+    stored = json.loads(output.read_text())
+    names = (UNET, FCN)
+    assert [entry["members"] for entry in stored["ranking"]] == [
+        [names[i] for i in combination] for combination, _ in expected]
+    assert [entry["mean_foreground_dice"] for entry in stored["ranking"]] == pytest.approx(
+        [value for _, value in expected], abs=1e-9)
+    assert stored["case_ids"] == list(CASES) and stored["chosen"] == stored["ranking"][0]["members"]
+    best = " + ".join(stored["chosen"])
+    assert f"   1  {expected[0][1]:9.4f}" in captured.out and f"chosen: {best};" in captured.out
+
+
+def test_cli_choose_ensemble_needs_known_validation_cases(tmp_path, capsys):
+    model = tmp_path / "model.keras"
+    shutil.copy(zoo.fetch(UNET), model)  # a file without a run beside it
+    assert main(["choose-ensemble", "--model", str(model), "--model", FCN, "--data",
+                 hippocampus_path()]) == 1
+    assert "no validation cases are known for" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="give --model two or more times"):
+        main(["choose-ensemble", "--model", UNET, "--data", hippocampus_path()])

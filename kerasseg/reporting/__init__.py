@@ -5,7 +5,8 @@ What ``kerasseg evaluate --report FILE`` writes, also usable from Python:
 * :func:`write_report` writes ``FILE.json`` and ``FILE.csv`` (per case and class: Dice,
   Jaccard, sensitivity, specificity, HD95 and ASSD in mm, volumes; then mean, std, median,
   min, max); :func:`load_report` reads the JSON back; :func:`format_summary` gives the
-  terminal table.
+  terminal table (:func:`format_ranking` the ranking of ensembles that
+  ``kerasseg choose-ensemble`` prints).
 * :func:`save_case_panels` draws image / ground truth / prediction for the best, median and
   worst case (:func:`select_cases`); :func:`save_overlay` draws one labelled image;
   :func:`plot_history` draws the training curves of a ``history.csv``.
@@ -35,6 +36,7 @@ from kerasseg.reporting.tables import (
     CSV_COLUMNS,
     SUMMARY_ROWS,
     describe,
+    format_ranking,
     format_summary,
     load_report,
     report_paths,
@@ -48,6 +50,7 @@ __all__ = [
     "SUMMARY_ROWS",
     "best_epoch",
     "describe",
+    "format_ranking",
     "format_summary",
     "load_report",
     "pick_slice",

@@ -433,3 +433,36 @@ def format_summary(evaluation):
                      "from one of them):")
         lines.extend(notes)
     return "\n".join(lines)
+
+
+def format_ranking(result):
+    """Return the ranking of :func:`kerasseg.scoring.rank_ensembles` as a text table.
+
+    Args:
+        result: the dict that :func:`~kerasseg.scoring.rank_ensembles` returns.
+
+    Returns:
+        One line per combination, best first: rank, mean foreground Dice, each class's
+        mean Dice and the members.
+
+    Example:
+        >>> print(format_ranking({"case_ids": ["a"], "models": ["m1", "m2"], "ranking": [
+        ...     {"members": ["m1", "m2"], "mean_foreground_dice": 0.75, "dice": {"organ": 0.75},
+        ...      "per_case": [0.75]},
+        ...     {"members": ["m1"], "mean_foreground_dice": 0.5, "dice": {"organ": 0.5},
+        ...      "per_case": [0.5]}]}))
+        rank  mean Dice  organ   members
+           1     0.7500  0.7500  m1 + m2
+           2     0.5000  0.5000  m1
+    """
+    names = list(result["ranking"][0]["dice"]) if result["ranking"] else []
+    widths = [max(6, len(name)) for name in names]
+    head = "  ".join(["rank", "mean Dice"] + [n.ljust(w) for n, w in zip(names, widths)]
+                     + ["members"])
+    lines = [head]
+    for rank, entry in enumerate(result["ranking"], 1):
+        cells = [f"{rank:4d}", f"{entry['mean_foreground_dice']:9.4f}"]
+        cells += [f"{entry['dice'][n]:.4f}".ljust(w) for n, w in zip(names, widths)]
+        cells.append(" + ".join(entry["members"]))
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
