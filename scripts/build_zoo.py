@@ -13,6 +13,9 @@ Usage (from the repository root):
     python scripts/build_zoo.py train NAME [--data-root ../shared/data] [--runs runs/zoo]
     python scripts/build_zoo.py package NAME [--data-root ...] [--runs ...]
     python scripts/build_zoo.py readme
+
+A name in ``zoo_recipes.ENSEMBLES`` is an ensemble of other entries: ``package`` chooses
+and scores it (``scripts/zoo_ensemble.py``); it has nothing to train.
 """
 
 import argparse
@@ -26,7 +29,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from zoo_recipes import RECIPES, run_folders, train_commands  # noqa: E402
+from zoo_recipes import ENSEMBLES, RECIPES, run_folders, train_commands  # noqa: E402
 
 ZOO = ROOT / "kerasseg" / "zoo" / "weights"
 README = ROOT / "README.md"
@@ -395,8 +398,14 @@ def main():
     if args.step == "readme":
         return readme()
     for name in args.names or sorted(RECIPES):
+        if name in ENSEMBLES and args.step == "package":
+            from zoo_ensemble import package_ensemble
+
+            package_ensemble(name, args.data_root)
+            continue
         if name not in RECIPES:
-            raise SystemExit(f"unknown entry {name!r}; the recipes are {sorted(RECIPES)}")
+            raise SystemExit(f"unknown entry {name!r}; the recipes are {sorted(RECIPES)}"
+                             f" and the ensembles {sorted(ENSEMBLES)} (package only)")
         (train if args.step == "train" else package)(name, args.data_root, args.runs)
 
 

@@ -197,3 +197,18 @@ def run_folders(name, runs="runs/zoo"):
     """Return the run folders of entry ``name``'s stages, in order (the last is packaged)."""
     later = len(RECIPES[name].get("refine", []))
     return [f"{runs}/{name}-stage{k}" for k in range(1, later + 1)] + [f"{runs}/{name}"]
+
+
+# Ensemble entries: which of the candidates to average is chosen by `kerasseg choose-ensemble`
+# on the candidates' common model-selection cases (every equal-weight combination, best mean
+# Dice first, ties to fewer members); the chosen combination is then scored once on the
+# held-out cases. The candidates must share one split.
+ENSEMBLES = {
+    "hippocampus-ensemble": dict(
+        HIPPOCAMPUS,
+        candidates=["hippocampus-unet3d", "hippocampus-unet", "hippocampus-fcn8s",
+                    "hippocampus-deeplab"],
+        summary="Ensemble of hippocampus entries, chosen on the model-selection cases: the "
+                "members' class probabilities are averaged at each volume's original grid.",
+    ),
+}

@@ -23,6 +23,9 @@ from tests.conftest import DATA_ROOT, REPO_ROOT as ROOT, need_data
 
 ZOO = pathlib.Path(zoo.WEIGHTS)
 ENTRIES = zoo.list_entries()
+# Entries with a model file of their own, and entries that are ensembles of them.
+MODELS = [name for name in ENTRIES if not zoo.is_ensemble(name)]
+ENSEMBLES = [name for name in ENTRIES if zoo.is_ensemble(name)]
 HIPPOCAMPUS = [name for name in ENTRIES if name.startswith("hippocampus-")]
 # The held-out mean foreground Dice (per case in 3-D, anterior and posterior) that every
 # hippocampus entry must reach to be released.
@@ -50,13 +53,13 @@ def _per_case(name):
     return json.loads((ZOO / f"{name}.metrics.json").read_text())
 
 
-def test_the_zoo_has_the_five_entries():
-    assert ENTRIES == ["hippocampus-deeplab", "hippocampus-fcn8s", "hippocampus-unet",
-                       "hippocampus-unet3d",
-                       "isbi2012-unet"]
+def test_the_zoo_has_the_six_entries():
+    assert ENTRIES == ["hippocampus-deeplab", "hippocampus-ensemble", "hippocampus-fcn8s",
+                       "hippocampus-unet", "hippocampus-unet3d", "isbi2012-unet"]
+    assert ENSEMBLES == ["hippocampus-ensemble"]
 
 
-@pytest.mark.parametrize("name", ENTRIES)
+@pytest.mark.parametrize("name", MODELS)
 def test_registry_integrity(name):
     record = zoo.entry(name)
     path = ZOO / record["file"]
@@ -119,7 +122,8 @@ def test_card_and_registry_state_the_per_case_measurements(name):
             assert metrics[f"dice_{c}"] == pytest.approx(
                 np.mean([case[c]["dice"] for case in cases]), abs=1e-4)
     card = (ZOO / record["card"]).read_text()
-    assert record["sha256"] in card and record["training"]["command"] in card
+    assert record["training"]["command"] in card
+    assert name in ENSEMBLES or record["sha256"] in card  # an ensemble has no file
     assert f"{record['metrics']['mean_dice']:.3f}" in card
     readme = (ROOT / "README.md").read_text()
     assert f"[{name}](kerasseg/zoo/weights/{record['card']})" in readme
@@ -133,7 +137,7 @@ def test_hippocampus_entries_reach_the_floor(name):
     assert len(record["split"]["test"]) >= 40
 
 
-@pytest.mark.parametrize("name", ENTRIES)
+@pytest.mark.parametrize("name", MODELS)
 def test_golden_output_on_a_real_held_out_case(name):
     record = zoo.entry(name)
     golden = np.load(ZOO / f"{name}.golden.npz")
@@ -153,7 +157,7 @@ def test_golden_output_on_a_real_held_out_case(name):
         scores[int(golden["slice_index"]), :crop.shape[0], :crop.shape[1]], crop, atol=2e-3)
 
 
-@pytest.mark.parametrize("name", ENTRIES)
+@pytest.mark.parametrize("name", MODELS)
 def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
     from kerasseg.scoring import evaluate_model
 
@@ -171,6 +175,36 @@ def test_load_and_evaluate_held_out_cases_reproduces_the_card(name):
     # Three cases vary more than the 42-case mean: a looser floor, on top of the per-case match.
     floor = HIPPOCAMPUS_FLOOR - 0.08 if name in HIPPOCAMPUS else 0.7
     assert report["mean_foreground_dice"] >= floor
+
+
+@pytest.mark.parametrize("name", ENSEMBLES)
+def test_ensemble_entry_is_the_best_choice_and_reproduces_its_card(name):
+    from kerasseg.ensemble import predictor
+    from kerasseg.scoring import evaluate_model
+
+    record = zoo.entry(name)
+    members = record["ensemble"]
+    assert members == zoo.ensemble_members(name)[0] and set(members) <= set(MODELS)
+    # The members share the split the ensemble states; its sizes are theirs together.
+    for member in members:
+        assert zoo.entry(member)["split"] == record["split"]
+    assert record["params"] == sum(zoo.entry(m)["params"] for m in members)
+    assert record["size"] == sum(zoo.entry(m)["size"] for m in members)
+    # The members are the best-ranked combination on the model-selection cases.
+    ranking = record["selection"]
+    assert ranking[0]["members"] == members
+    assert [row["mean_dice"] for row in ranking] == sorted(
+        (row["mean_dice"] for row in ranking), reverse=True)
+    # Three held-out cases in the bundled sample, predicted by name, give the card's Dice.
+    dataset = _dataset(record)
+    ids = _held_out(record, dataset, count=3)
+    report = evaluate_model(None, dataset.subset(ids), predictor=predictor(name))
+    stated = _per_case(name)["no_tta"]
+    assert len(report["cases"]) == 3
+    for row in report["cases"]:
+        for c in record["class_names"][1:]:
+            assert row["metrics"][c]["dice"] == pytest.approx(stated[row["case_id"]][c]["dice"],
+                                                              abs=2e-3)
 
 
 def test_predict_cli_with_a_zoo_name_reproduces_the_card(tmp_path):

@@ -49,7 +49,11 @@ def test_stages_chain_their_runs(recipes):
             assert command[command.index("--init-weights") + 1] == f"{previous}/best.keras"
 
 
-@pytest.mark.parametrize("name", zoo.list_entries())
+MODELS = [name for name in zoo.list_entries() if not zoo.is_ensemble(name)]
+ENSEMBLES = [name for name in zoo.list_entries() if zoo.is_ensemble(name)]
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_recorded_command_is_the_current_recipe(recipes, name):
     # scripts/zoo_recipes.py is what `scripts/build_zoo.py train` runs: the command an
     # entry states must be the one that reproduces it with this version of kerasseg.
@@ -57,7 +61,19 @@ def test_recorded_command_is_the_current_recipe(recipes, name):
     assert zoo.entry(name)["training"]["command"] == expected
 
 
-@pytest.mark.parametrize("name", zoo.list_entries())
+@pytest.mark.parametrize("name", ENSEMBLES)
+def test_an_ensemble_records_its_candidates_choice(recipes, name):
+    recipe = recipes.ENSEMBLES[name]
+    models = " ".join(f"--model {candidate}" for candidate in recipe["candidates"])
+    expected = f"kerasseg choose-ensemble {models} --data ../shared/data/{recipe['data']}"
+    record = zoo.entry(name)
+    assert record["training"]["command"] == expected
+    assert len(record["selection"]) == 2 ** len(recipe["candidates"]) - 1
+    assert {tuple(row["members"]) for row in record["selection"]} >= {
+        (candidate,) for candidate in recipe["candidates"]}
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_recorded_shift_averaging_is_the_recipes(recipes, name):
     from kerasseg.inference import shift_grid
 
