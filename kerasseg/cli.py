@@ -21,6 +21,7 @@ Examples::
 import argparse
 import json
 import os
+import shlex
 import sys
 
 
@@ -379,25 +380,44 @@ def _add_evaluate(sub):
     p.set_defaults(func=_evaluate)
 
 
-def _evaluation_cases(args, dataset, model):
-    """The cases ``--cases`` picks; for ``auto``, by the rule of ``model``."""
-    from kerasseg.description import RunSpec
-
+def _given_cases(args, dataset):
+    """``--cases all`` or comma-separated ids as ``(cases, description)``; ``None`` for auto."""
     if args.cases == "all":
         return dataset, "all cases"
     if args.cases != "auto":
         ids = [c.strip() for c in args.cases.split(",") if c.strip()]
         return dataset.subset(ids), f"{len(ids)} given case(s)"
-    run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(model)), "run.json"))
-    root = run.data.get("root") if run else None
-    if root and os.path.abspath(root) == os.path.abspath(dataset.root):
-        if run.split["test"]:
-            return (dataset.subset(run.split["test"]),
-                    "the run's test cases (not used for training or model selection)")
-        return dataset.subset(run.split["val"]), "the run's validation cases (not used for training)"
+    return None
+
+
+def _model_split(model, dataset):
+    """The split (train, val, test ids) a model was trained with on ``dataset``, if known:
+    its run's (``run.json`` beside a model file, for a run on this data) or its zoo entry's."""
+    from kerasseg.description import RunSpec
+
+    if os.path.exists(model):
+        run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(model)), "run.json"))
+        root = run.data.get("root") if run else None
+        if root and os.path.abspath(root) == os.path.abspath(dataset.root):
+            return run.split
+        return None
     info = _zoo_info(model)
-    if info and info.get("split", {}).get("test"):
-        return dataset.subset(info["split"]["test"]), "the zoo entry's held-out cases"
+    return info.get("split") if info else None
+
+
+def _evaluation_cases(args, dataset, model):
+    """The cases ``--cases`` picks; for ``auto``, by the rule of ``model``."""
+    given = _given_cases(args, dataset)
+    if given:
+        return given
+    split = _model_split(model, dataset) or {}
+    from_run = os.path.exists(model)
+    if split.get("test"):
+        return dataset.subset(split["test"]), (
+            "the run's test cases (not used for training or model selection)" if from_run
+            else "the zoo entry's held-out cases")
+    if from_run and split:
+        return dataset.subset(split["val"]), "the run's validation cases (not used for training)"
     return dataset, "all cases"
 
 
@@ -468,6 +488,18 @@ def _evaluate(args):
     return 0
 
 
+def _max_members(text):
+    """``--max-members N``: a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"--max-members must be a positive whole number. Received: {text!r}")
+    return value
+
+
 def _add_choose_ensemble(sub):
     p = sub.add_parser(
         "choose-ensemble",
@@ -480,7 +512,7 @@ def _add_choose_ensemble(sub):
                    help="'auto' (the first --model's validation cases: its run's, when it "
                         "comes from a run on this data, or its zoo entry's), 'all', or "
                         "comma-separated case ids")
-    p.add_argument("--max-members", type=int, default=None, metavar="N",
+    p.add_argument("--max-members", type=_max_members, default=None, metavar="N",
                    help="the largest combination scored (default: all models)")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     p.add_argument("--output", default=None,
@@ -488,27 +520,11 @@ def _add_choose_ensemble(sub):
     p.set_defaults(func=_choose_ensemble)
 
 
-def _model_split(model, dataset):
-    """The split (train, val, test ids) a model was trained with on ``dataset``, if known."""
-    from kerasseg.description import RunSpec
-
-    if os.path.exists(model):
-        run = RunSpec.read(os.path.join(os.path.dirname(os.path.abspath(model)), "run.json"))
-        root = run.data.get("root") if run else None
-        if root and os.path.abspath(root) == os.path.abspath(dataset.root):
-            return run.split
-        return None
-    info = _zoo_info(model)
-    return info.get("split") if info else None
-
-
 def _selection_cases(args, dataset):
     """The cases ``choose-ensemble --cases`` picks: ``auto`` is the first model's validation set."""
-    if args.cases == "all":
-        return dataset, "all cases"
-    if args.cases != "auto":
-        ids = [c.strip() for c in args.cases.split(",") if c.strip()]
-        return dataset.subset(ids), f"{len(ids)} given case(s)"
+    given = _given_cases(args, dataset)
+    if given:
+        return given
     split = _model_split(args.model[0], dataset)
     if not split or not split.get("val"):
         raise ValueError(
@@ -530,22 +546,38 @@ def _choose_ensemble(args):
         raise SystemExit("kerasseg choose-ensemble: give --model two or more times")
     dataset = load_dataset(args.data)
     cases, which = _selection_cases(args, dataset)
-    chosen_ids = set(cases.case_ids) if hasattr(cases, "case_ids") else set()
+    chosen_ids = set(cases.case_ids)
     for model in args.model:
-        split = _model_split(model, dataset) or {}
+        split = _model_split(model, dataset)
+        if split is None:
+            print(f"note: the cases that trained {model} are not known (no run.json of a run "
+                  "on this data beside it, not a zoo entry): make sure none of the scored "
+                  "cases did", file=sys.stderr)
+            continue
         trained = sorted(chosen_ids & set(split.get("train", [])))
         if trained:
             print(f"warning: {len(trained)} of the {len(chosen_ids)} case(s) trained "
                   f"{model} ({', '.join(trained[:5])}{', ...' if len(trained) > 5 else ''}): "
                   "scores on them favour it", file=sys.stderr)
+    if args.max_members is not None and args.max_members > len(args.model):
+        raise SystemExit(f"kerasseg choose-ensemble: --max-members {args.max_members} is more "
+                         f"than the {len(args.model)} --model options")
     print(f"scoring every combination of {len(args.model)} models on {len(cases)} case(s) "
           f"of {dataset.root} ({which})")
     result = rank_ensembles(args.model, cases, max_members=args.max_members, tta=args.tta)
     print(format_ranking(result))
     best = result["ranking"][0]["members"]
-    command = " ".join(f"--model {name}" for name in best)
-    print(f"chosen: {' + '.join(best)}; score it once on held-out cases with "
-          f"`kerasseg evaluate {command} --data {args.data} --report REPORT.json`")
+    words = ["kerasseg", "evaluate"] + [word for name in best for word in ("--model", name)]
+    words += (["--tta"] if args.tta else []) + ["--data", args.data, "--report", "REPORT.json"]
+    command = shlex.join(words)
+    held_out = set((_model_split(best[0], dataset) or {}).get("test") or ())
+    if held_out and not held_out & chosen_ids:
+        print(f"chosen: {' + '.join(best)}; score it once on held-out cases (the test cases "
+              f"of {best[0]}, which --cases auto picks) with `{command}`")
+    else:
+        print(f"chosen: {' + '.join(best)}; no held-out cases apart from the scored ones are "
+              f"known for {best[0]}: score it once with `{command} --cases ID,ID,...` on "
+              "cases that no model trained on and that were not scored here")
     if args.output:
         write_json_atomic(args.output, {**result, "data": dataset.root, "cases": which,
                                         "tta": args.tta, "chosen": best})
@@ -655,8 +687,8 @@ def build_parser():
         (2, 'zoo', 'hippocampus-unet')
     """
     parser = argparse.ArgumentParser(
-        prog="kerasseg", description="Medical image segmentation with Keras: train, "
-        "evaluate, predict, export and the model zoo.")
+        prog="kerasseg", description="Medical image segmentation with Keras: plan, train, "
+        "evaluate, choose ensembles, predict, export and the model zoo.")
     parser.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0,
         help="show more logging, before the command: -v kerasseg's log and TensorFlow's "

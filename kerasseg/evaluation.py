@@ -38,6 +38,7 @@ __all__ = [
     "hausdorff_distance",
     "average_surface_distance",
     "evaluate_case",
+    "check_labels",
 ]
 
 
@@ -317,8 +318,25 @@ def average_surface_distance(pred, truth, spacing=None):
 # ---------------------------------------------------------------------------------- per case
 
 
-def _check_labels(name, labels, num_classes):
-    """Return ``labels`` as an int64 array after checking its values are class indices."""
+def check_labels(name, labels, num_classes):
+    """Return a label map as int64 after checking that its values are class indices.
+
+    Args:
+        name: the argument's name, for the error message.
+        labels: an array of class indices (booleans and whole-number floats are accepted).
+        num_classes: the number of classes; values must lie in ``[0, num_classes)``.
+
+    Returns:
+        The labels as an int64 array of the same shape.
+
+    Raises:
+        ValueError: for a non-numeric array or values that are not class indices (the
+            message names ``name`` and up to five offending values).
+
+    Example:
+        >>> check_labels("truth", np.array([0.0, 2.0]), 3).tolist()
+        [0, 2]
+    """
     labels = np.asarray(labels)
     if labels.dtype == bool:
         labels = labels.astype(np.int64)
@@ -384,8 +402,8 @@ def evaluate_case(
         )
     num_classes = int(num_classes)
     pred_labels, true_labels = _pair(pred_labels, true_labels, ("pred_labels", "true_labels"))
-    pred_labels = _check_labels("pred_labels", pred_labels, num_classes)
-    true_labels = _check_labels("true_labels", true_labels, num_classes)
+    pred_labels = check_labels("pred_labels", pred_labels, num_classes)
+    true_labels = check_labels("true_labels", true_labels, num_classes)
     spacing = _check_spacing(spacing, pred_labels.ndim, pred_labels.shape)
     percentile = _check_percentile(percentile)
     if class_names is not None:

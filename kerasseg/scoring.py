@@ -10,12 +10,13 @@ chooses between its configurations and their ensembles before it touches held-ou
 """
 
 import itertools
+import os
 import warnings
 
 import numpy as np
 
 from kerasseg.ensemble import EnsemblePredictor, predictor as make_predictor
-from kerasseg.evaluation import dice, evaluate_case
+from kerasseg.evaluation import check_labels, dice, evaluate_case
 
 __all__ = ["evaluate_model", "rank_ensembles", "summarize"]
 
@@ -64,6 +65,24 @@ def summarize(rows, class_names):
     return summary
 
 
+def _classes(predictor):
+    """The number of classes scored (at least 2: a one-channel model's background and its
+    class) and their names (the model's, else their indices as text)."""
+    num_classes = max(2, predictor.num_classes)
+    names = predictor.info.class_names or range(num_classes)
+    return num_classes, [str(name) for name in names][:num_classes]
+
+
+def _labelled(cases):
+    """Yield ``(case_id, data)`` for each case, loaded; a case without a label is refused."""
+    for index, case in enumerate(cases):
+        data = case.load() if hasattr(case, "load") else case
+        case_id = str(getattr(case, "case_id", index))
+        if data.label is None:
+            raise ValueError(f"Case {case_id} has no label to score against.")
+        yield case_id, data
+
+
 def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=False):
     """Evaluate a model per case, in 3-D at each case's original geometry.
 
@@ -95,20 +114,14 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
         >>> report["summary"]["Anterior"]["dice"]["mean"]  # doctest: +SKIP
     """
     predictor = predictor or make_predictor(model, tta=tta)
-    class_names = list(predictor.info.class_names or range(predictor.num_classes))
-    class_names = [str(name) for name in class_names]
-    num_classes = max(2, predictor.num_classes)
+    num_classes, class_names = _classes(predictor)
     rows, predictions = [], {}
-    for case in cases:
-        data = case.load() if hasattr(case, "load") else case
-        if data.label is None:
-            raise ValueError(f"Case {getattr(case, 'case_id', '?')} has no label to evaluate against.")
+    for case_id, data in _labelled(cases):
         label = predictor.predict_case(data)
         spacing = data.geometry.spacing_zyx
         metrics = evaluate_case(label, data.label, num_classes, spacing=spacing,
-                                class_names=class_names[:num_classes])
-        case_id = str(getattr(case, "case_id", len(rows)))
-        foreground = [metrics[name]["dice"] for name in class_names[1:num_classes]
+                                class_names=class_names)
+        foreground = [metrics[name]["dice"] for name in class_names[1:]
                       if np.isfinite(metrics[name]["dice"])]
         rows.append({
             "case_id": case_id,
@@ -123,7 +136,7 @@ def evaluate_model(model, cases, tta=False, predictor=None, keep_predictions=Fal
     per_case = np.array([row["mean_foreground_dice"] for row in rows], dtype="float64")
     report = {
         "cases": rows,
-        "summary": summarize(rows, class_names[1:num_classes]),
+        "summary": summarize(rows, class_names[1:]),
         "mean_foreground_dice": float(np.nanmean(per_case)) if per_case.size else float("nan"),
         "tta": predictor.tta,
         "shifts": [list(shift) for shift in predictor.shifts],
@@ -152,8 +165,9 @@ def rank_ensembles(models, cases, max_members=None, tta=False):
     chosen combination once on held-out cases with :func:`evaluate_model`.
 
     Args:
-        models: two or more ``.keras`` paths, zoo entry names or predictors (see
-            :func:`kerasseg.ensemble.predictor`); they must predict the same classes.
+        models: a list of two or more ``.keras`` paths, zoo entry names or predictors (see
+            :func:`kerasseg.ensemble.predictor`), each given once; they must predict the same
+            classes.
         cases: a ``CaseDataset`` or a list of cases with labels.
         max_members: the largest combination scored (default: all models together).
         tta: flip test-time augmentation for the models built here from paths or names.
@@ -163,11 +177,17 @@ def rank_ensembles(models, cases, max_members=None, tta=False):
         ``ranking``: one entry per combination, best first (ties: fewer members first,
         then the given order), each with ``members`` (names), ``mean_foreground_dice``,
         ``dice`` (per class name, the mean over cases) and ``per_case`` (each case's mean
-        foreground Dice, in ``case_ids`` order).
+        foreground Dice, in ``case_ids`` order). A class absent from both a case's label and
+        the combination's prediction has no Dice (NaN) and is left out of that case's mean;
+        a case with no Dice at all is NaN in ``per_case`` and left out of the means, so
+        two combinations' means may cover different cases.
 
     Raises:
-        ValueError: for fewer than two models, ``max_members`` not in ``[1, len(models)]``,
-            models that disagree on the classes, no cases, or a case without a label.
+        ValueError: for ``models`` that is not a list of two or more distinct models,
+            ``max_members`` not an integer in ``[1, len(models)]``, models that disagree on
+            the classes, no cases, a case without a label or with values that are not class
+            indices.
+        FileNotFoundError: for a model path that does not exist.
 
     Example:
         >>> result = rank_ensembles(  # doctest: +SKIP
@@ -176,6 +196,9 @@ def rank_ensembles(models, cases, max_members=None, tta=False):
         ...  for r in result["ranking"]]
         [(['runs/a/best.keras', 'runs/b/best.keras'], 0.891), ...]
     """
+    if isinstance(models, (str, bytes, os.PathLike)) or hasattr(models, "predict_case"):
+        raise ValueError("`models` must be a list of two or more models (paths, zoo entry "
+                         f"names or predictors). Received: models={models!r}")
     models = list(models)
     if len(models) < 2:
         raise ValueError("`models` must name at least two models to combine. "
@@ -186,27 +209,27 @@ def rank_ensembles(models, cases, max_members=None, tta=False):
             or not 1 <= max_members <= len(models):
         raise ValueError(f"`max_members` must be an integer in [1, {len(models)}]. "
                          f"Received: max_members={max_members!r}")
+    given = [os.fspath(model) for model in models if isinstance(model, (str, os.PathLike))]
+    repeated = sorted({model for model in given if given.count(model) > 1})
+    if repeated:
+        raise ValueError(f"`models` names {repeated[0]!r} more than once; give each model "
+                         f"once. Received: models={models!r}")
     ensemble = make_predictor(models, tta=tta)  # builds the members and checks their classes
     members, names = ensemble.members, ensemble.names
-    class_names = [str(name) for name in
-                   (ensemble.info.class_names or range(ensemble.num_classes))]
-    num_classes = max(2, ensemble.num_classes)
+    num_classes, class_names = _classes(ensemble)
     combinations = [combination for size in range(1, int(max_members) + 1)
                     for combination in itertools.combinations(range(len(members)), size)]
     per_class = {combination: [] for combination in combinations}
     case_ids = []
-    for case in cases:
-        data = case.load() if hasattr(case, "load") else case
-        case_id = str(getattr(case, "case_id", len(case_ids)))
-        if data.label is None:
-            raise ValueError(f"Case {case_id} has no label to score against.")
+    for case_id, data in _labelled(cases):
+        truth = check_labels(f"the label of case {case_id}", data.label, num_classes)
         probabilities = [member.predict_case(data, return_probabilities=True)[1]
                          for member in members]
         for combination in combinations:
             mean = EnsemblePredictor.combine([probabilities[i] for i in combination],
                                              [1.0] * len(combination))
             per_class[combination].append(
-                _case_dice(np.argmax(mean, axis=-1), data.label, num_classes))
+                _case_dice(np.argmax(mean, axis=-1), truth, num_classes))
         case_ids.append(case_id)
     if not case_ids:
         raise ValueError("`cases` is empty: give the labelled cases to score the "
@@ -214,20 +237,19 @@ def rank_ensembles(models, cases, max_members=None, tta=False):
     ranking = []
     for order, combination in enumerate(combinations):
         scores = np.array(per_class[combination], dtype="float64")  # (cases, classes)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a case with no class present
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row or column
             per_case = np.nanmean(scores, axis=1)
             per_name = np.nanmean(scores, axis=0)
             mean = float(np.nanmean(per_case))
-        ranking.append({
+        # Rounded, so that equal scores summed in another order still tie.
+        key = (-round(mean, 12) if np.isfinite(mean) else np.inf, len(combination), order)
+        ranking.append((key, {
             "members": [names[i] for i in combination],
             "mean_foreground_dice": mean,
-            "dice": {name: float(value)
-                     for name, value in zip(class_names[1:num_classes], per_name)},
+            "dice": {name: float(value) for name, value in zip(class_names[1:], per_name)},
             "per_case": [float(value) for value in per_case],
-            "_order": (-mean if np.isfinite(mean) else np.inf, len(combination), order),
-        })
-    ranking.sort(key=lambda entry: entry["_order"])
-    for entry in ranking:
-        del entry["_order"]
-    return {"case_ids": case_ids, "models": list(names), "ranking": ranking}
+        }))
+    ranking.sort(key=lambda item: item[0])
+    return {"case_ids": case_ids, "models": list(names),
+            "ranking": [entry for _, entry in ranking]}

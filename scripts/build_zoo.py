@@ -30,11 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from zoo_recipes import ENSEMBLES, RECIPES, run_folders, train_commands  # noqa: E402
+from zoo_tables import (  # noqa: E402
+    ZOO, per_case_metrics, readme, register, summary_metrics)
 
-ZOO = ROOT / "kerasseg" / "zoo" / "weights"
-README = ROOT / "README.md"
-TABLE_START = "<!-- zoo table: written by scripts/build_zoo.py readme -->"
-TABLE_END = "<!-- end of zoo table -->"
 # Parity required of float16 weight storage, on the held-out cases.
 FLOAT16_MAX_CASE_DICE_CHANGE = 0.01
 FLOAT16_MAX_MEAN_DICE_CHANGE = 0.002
@@ -46,22 +44,6 @@ def train(name, data_root, runs):
         command = [sys.executable, "-m", "kerasseg"] + arguments
         print(" ".join(command), flush=True)
         subprocess.run(command, check=True, cwd=ROOT)
-
-
-def _summary(evaluation, class_names):
-    summary = {"mean_dice": round(evaluation["mean_foreground_dice"], 4)}
-    for name in class_names[1:]:
-        stats = evaluation["summary"][name]
-        summary[f"dice_{name}"] = round(stats["dice"]["mean"], 4)
-        summary[f"hd95_{name}"] = round(stats["hd95"]["mean"], 3)
-    return summary
-
-
-def _per_case(evaluation, class_names):
-    return {row["case_id"]: {name: {"dice": round(row["metrics"][name]["dice"], 5),
-                                    "hd95": round(row["metrics"][name]["hd95"], 4)}
-                             for name in class_names[1:]}
-            for row in evaluation["cases"]}
 
 
 def _golden(model_path, case, target):
@@ -87,7 +69,7 @@ def package(name, data_root, runs):
     from kerasseg.scoring import evaluate_model
     from kerasseg.modelfile import compact_model, load_model
     from kerasseg.description import RunSpec
-    from kerasseg.files import read_json, write_json_atomic, write_text_atomic
+    from kerasseg.files import write_json_atomic, write_text_atomic
 
     recipe = RECIPES[name]
     run_dir = pathlib.Path(runs) / name
@@ -173,23 +155,19 @@ def package(name, data_root, runs):
         },
         "split": {"train": run.split["train"], "val": run.split["val"],
                   "test": run.split["test"]},
-        "metrics": _summary(plain, class_names),
-        "metrics_tta": _summary(tta, class_names) if tta else None,
+        "metrics": summary_metrics(plain, class_names),
+        "metrics_tta": summary_metrics(tta, class_names) if tta else None,
         "storage_parity": parity,
     }
-    cases = {"no_tta": _per_case(plain, class_names)}
+    cases = {"no_tta": per_case_metrics(plain, class_names)}
     if tta:
-        cases["tta"] = _per_case(tta, class_names)
+        cases["tta"] = per_case_metrics(tta, class_names)
     write_json_atomic(ZOO / f"{name}.metrics.json", cases)
     _golden(target, held_out[0], ZOO / f"{name}.golden.npz")
     write_text_atomic(ZOO / record["card"], card(record, cases))
 
-    registry = read_json(zoo.REGISTRY) or {"version": 1, "entries": []}
-    entries = [e for e in registry["entries"] if e["name"] != name] + [record]
-    registry["entries"] = sorted(entries, key=lambda e: e["name"])
-    write_json_atomic(zoo.REGISTRY, registry)
+    register(record)
     print(f"{name}: {record['metrics']} (TTA {record['metrics_tta']}), {record['size'] / 1e6:.2f} MB")
-    readme()
 
 
 def _epochs(folders):
@@ -210,11 +188,6 @@ def _tf_version():
     import tensorflow as tf
 
     return tf.__version__
-
-
-def _metric_line(metrics, class_names):
-    return ", ".join(f"{n} Dice {metrics[f'dice_{n}']:.3f} / HD95 {metrics[f'hd95_{n}']:.2f}"
-                     for n in class_names[1:])
 
 
 def _stages(training):
@@ -358,46 +331,20 @@ def _describe_shifts(offsets):
             f"once ({len(offsets)} times faster).")
 
 
-def _tta_dice(record):
-    tta = record.get("metrics_tta")
-    return f"{tta['mean_dice']:.3f}" if tta else "n/a (trained without flips)"
-
-
-def readme():
-    """Rewrite the README's zoo table from the registry."""
-    from kerasseg import zoo
-
-    rows = ["| entry | model | params | file | held-out cases | mean Dice | with flip TTA | "
-            "per class (Dice / HD95) |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for name in zoo.list_entries():
-        record = zoo.entry(name)
-        rows.append(
-            f"| [{name}]({ZOO.relative_to(ROOT).as_posix()}/{record['card']}) | {record['arch']} | {record['params'] / 1e6:.2f} M | "
-            f"{record['size'] / 1e6:.1f} MB | {len(record['split']['test'])} | "
-            f"{record['metrics']['mean_dice']:.3f} | {_tta_dice(record)} | "
-            f"{_metric_line(record['metrics'], record['class_names'])} |")
-    text = README.read_text()
-    if TABLE_START not in text:
-        raise SystemExit(f"{README} has no zoo table marker {TABLE_START!r}")
-    head, rest = text.split(TABLE_START, 1)
-    tail = rest.split(TABLE_END, 1)[1]
-    from kerasseg.files import write_text_atomic
-
-    write_text_atomic(README, head + TABLE_START + "\n" + "\n".join(rows) + "\n" + TABLE_END + tail)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=["train", "package", "readme"])
-    parser.add_argument("names", nargs="*", help=f"entries (default: all of {sorted(RECIPES)})")
+    parser.add_argument("names", nargs="*", help=f"entries (default: all of {sorted(RECIPES)}; "
+                                                 f"package also {sorted(ENSEMBLES)})")
     parser.add_argument("--data-root", default=os.environ.get("KERASSEG_DATA", "../shared/data"))
     parser.add_argument("--runs", default="runs/zoo")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.step == "readme":
         return readme()
-    for name in args.names or sorted(RECIPES):
+    # The ensembles after the entries they are chosen from.
+    for name in args.names or sorted(RECIPES) + (sorted(ENSEMBLES) if args.step == "package"
+                                                 else []):
         if name in ENSEMBLES and args.step == "package":
             from zoo_ensemble import package_ensemble
 

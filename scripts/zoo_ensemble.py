@@ -10,7 +10,7 @@ written. It has no file of its own: the members' files are the zoo's.
 
 import datetime
 
-from build_zoo import ZOO, _metric_line, _per_case, _summary, readme
+from zoo_tables import ZOO, metric_line, per_case_metrics, register, summary_metrics
 from zoo_recipes import ENSEMBLES
 
 
@@ -27,7 +27,7 @@ def package_ensemble(name, data_root):
 
     from kerasseg import zoo
     from kerasseg.data import load_dataset
-    from kerasseg.files import read_json, write_json_atomic, write_text_atomic
+    from kerasseg.files import write_json_atomic, write_text_atomic
     from kerasseg.scoring import evaluate_model, rank_ensembles
 
     recipe = ENSEMBLES[name]
@@ -66,18 +66,19 @@ def package_ensemble(name, data_root):
                        "mean_dice": round(entry["mean_foreground_dice"], 4)}
                       for entry in ranking["ranking"]],
         "split": split,
-        "metrics": _summary(evaluation, class_names),
+        "metrics": summary_metrics(evaluation, class_names),
         "metrics_tta": None,
     }
-    cases = {"no_tta": _per_case(evaluation, class_names)}
+    cases = {"no_tta": per_case_metrics(evaluation, class_names),
+             # Each combination's mean foreground Dice per model-selection case.
+             "selection": {" + ".join(entry["members"]): {
+                 case_id: round(value, 5)
+                 for case_id, value in zip(ranking["case_ids"], entry["per_case"])}
+                 for entry in ranking["ranking"]}}
     write_json_atomic(ZOO / f"{name}.metrics.json", cases)
     write_text_atomic(ZOO / record["card"], card(record, cases))
-    registry = read_json(zoo.REGISTRY) or {"version": 1, "entries": []}
-    entries = [e for e in registry["entries"] if e["name"] != name] + [record]
-    registry["entries"] = sorted(entries, key=lambda e: e["name"])
-    write_json_atomic(zoo.REGISTRY, registry)
+    register(record)
     print(f"{name}: {record['metrics']}")
-    readme()
 
 
 def card(record, cases):
@@ -118,7 +119,7 @@ def card(record, cases):
         "", "## Measured accuracy", "",
         f"On the {len(split['test'])} held-out cases, never used for training or model "
         f"selection, per case in 3-D at the original grid; HD95 in mm: mean foreground Dice "
-        f"{metrics['mean_dice']:.3f}; {_metric_line(metrics, names)}.", "",
+        f"{metrics['mean_dice']:.3f}; {metric_line(metrics, names)}.", "",
         "| case | " + " | ".join(f"{n} Dice | {n} HD95" for n in names[1:]) + " |",
         "| --- | " + " | ".join("---: | ---:" for _ in names[1:]) + " |",
     ]

@@ -215,8 +215,30 @@ def test_rank_ensembles_breaks_ties_by_size_then_given_order(members, case):
     assert tied == [[1], [2], [1, 2], [1, 2, 3]]
 
 
+def test_rank_ensembles_leaves_out_a_case_without_any_dice(members, case):
+    # An image of ones with no organ: A calls every voxel organ (Dice 0), B none (both masks
+    # empty: no Dice), their mean calls every voxel organ ((0.982 + 0.378) / 2 = 0.68).
+    ones = CaseData(np.ones_like(case.image), np.zeros_like(case.label), case.geometry)
+    result = rank_ensembles(list(members), [case, ones])
+    by_members = {len(entry["members"]) * 10 + int(entry["members"][0].split()[1]): entry
+                  for entry in result["ranking"]}
+    a, b, both = by_members[11], by_members[12], by_members[21]
+    assert a["per_case"] == pytest.approx([18 / 28, 0.0]) and a["mean_foreground_dice"] == \
+        pytest.approx(9 / 28)
+    assert both["per_case"] == pytest.approx([0.75, 0.0]) and both["mean_foreground_dice"] == \
+        pytest.approx(0.375)
+    assert b["per_case"][0] == pytest.approx(20 / 94) and np.isnan(b["per_case"][1])
+    assert b["mean_foreground_dice"] == pytest.approx(20 / 94)  # over the first case only
+    assert [entry["mean_foreground_dice"] for entry in result["ranking"]] == pytest.approx(
+        [0.375, 9 / 28, 20 / 94])
+
+
 @pytest.mark.parametrize("arguments, message", [
     (dict(models="one"), r"at least two models"),
+    (dict(models="a string"), r"`models` must be a list of two or more models"),
+    (dict(models="twice"), r"`models` names 'runs/a/best.keras' more than once"),
+    (dict(cases="bad values"), r"`the label of case 0` must hold integer class indices in "
+                               r"\[0, 2\). Received values: \[2\]"),
     (dict(max_members=0), r"`max_members` must be an integer in \[1, 2\]"),
     (dict(max_members=3), r"`max_members` must be an integer in \[1, 2\]"),
     (dict(max_members=True), r"`max_members` must be an integer in \[1, 2\]"),
@@ -225,10 +247,14 @@ def test_rank_ensembles_breaks_ties_by_size_then_given_order(members, case):
 ])
 def test_rank_ensembles_refuses_bad_input(members, case, arguments, message):
     arguments = dict(arguments)
-    models = [members[0]] if arguments.pop("models", None) else list(members)
+    models = {None: list(members), "one": [members[0]], "a string": "hippocampus-unet",
+              "twice": ["runs/a/best.keras", members[1], "runs/a/best.keras"]
+              }[arguments.pop("models", None)]
     cases = arguments.pop("cases", [case])
     if cases == "unlabelled":
         cases = [CaseData(case.image, None, case.geometry)]
+    if cases == "bad values":
+        cases = [CaseData(case.image, case.label * 2, case.geometry)]
     with pytest.raises(ValueError, match=message):
         rank_ensembles(models, cases, **arguments)
 
@@ -412,6 +438,13 @@ def test_cli_choose_ensemble_ranks_on_the_validation_cases(
     assert stored["case_ids"] == list(CASES) and stored["chosen"] == stored["ranking"][0]["members"]
     best = " + ".join(stored["chosen"])
     assert f"   1  {expected[0][1]:9.4f}" in captured.out and f"chosen: {best};" in captured.out
+    command = "kerasseg evaluate " + " ".join(f"--model {m}" for m in stored["chosen"])
+    assert f"`{command} --data {hippocampus_path()} --report REPORT.json" in captured.out
+    # The registry here gives the U-Net the scored cases as its test cases, the FCN-8s another.
+    if stored["chosen"][0] == UNET:
+        assert "no held-out cases apart from the scored ones are known" in captured.out
+    else:
+        assert f"(the test cases of {FCN}, which --cases auto picks)" in captured.out
 
 
 def test_cli_choose_ensemble_needs_known_validation_cases(tmp_path, capsys):
@@ -422,3 +455,12 @@ def test_cli_choose_ensemble_needs_known_validation_cases(tmp_path, capsys):
     assert "no validation cases are known for" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="give --model two or more times"):
         main(["choose-ensemble", "--model", UNET, "--data", hippocampus_path()])
+    with pytest.raises(SystemExit, match="--max-members 3 is more than the 2 --model options"):
+        main(["choose-ensemble", "--model", UNET, "--model", FCN, "--max-members", "3",
+              "--data", hippocampus_path(), "--cases", CASES[0]])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # argparse: not a positive number
+        main(["choose-ensemble", "--model", UNET, "--model", FCN, "--max-members", "0",
+              "--data", hippocampus_path()])
+    assert "--max-members must be a positive whole number. Received: '0'" in \
+        capsys.readouterr().err

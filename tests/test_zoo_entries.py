@@ -190,11 +190,17 @@ def test_ensemble_entry_is_the_best_choice_and_reproduces_its_card(name):
         assert zoo.entry(member)["split"] == record["split"]
     assert record["params"] == sum(zoo.entry(m)["params"] for m in members)
     assert record["size"] == sum(zoo.entry(m)["size"] for m in members)
-    # The members are the best-ranked combination on the model-selection cases.
+    # The members are the best-ranked combination on the model-selection cases; each
+    # combination's stated mean is the mean of its stated per-case Dice.
     ranking = record["selection"]
     assert ranking[0]["members"] == members
     assert [row["mean_dice"] for row in ranking] == sorted(
         (row["mean_dice"] for row in ranking), reverse=True)
+    selection = _per_case(name)["selection"]
+    for row in ranking:
+        per_case = selection[" + ".join(row["members"])]
+        assert sorted(per_case) == sorted(record["split"]["val"])
+        assert row["mean_dice"] == pytest.approx(np.mean(list(per_case.values())), abs=1e-4)
     # Three held-out cases in the bundled sample, predicted by name, give the card's Dice.
     dataset = _dataset(record)
     ids = _held_out(record, dataset, count=3)
@@ -205,6 +211,31 @@ def test_ensemble_entry_is_the_best_choice_and_reproduces_its_card(name):
         for c in record["class_names"][1:]:
             assert row["metrics"][c]["dice"] == pytest.approx(stated[row["case_id"]][c]["dice"],
                                                               abs=2e-3)
+
+
+@pytest.mark.parametrize("name", ENSEMBLES)
+def test_ensemble_choice_is_reproduced_on_model_selection_cases(name):
+    from kerasseg.scoring import rank_ensembles
+
+    record = zoo.entry(name)
+    dataset = _dataset(record)
+    ids = [case_id for case_id in record["split"]["val"] if case_id in dataset.case_ids][:2]
+    assert len(ids) == 2, "the bundled sample holds model-selection cases of the hippocampus"
+    candidates = sorted({m for row in record["selection"] for m in row["members"]})
+    result = rank_ensembles(candidates, dataset.subset(ids))
+    selection = _per_case(name)["selection"]
+    assert len(result["ranking"]) == len(selection)
+    for entry in result["ranking"]:
+        stated = selection[_stated_key(selection, entry["members"])]
+        assert entry["per_case"] == pytest.approx([stated[i] for i in ids], abs=2e-3)
+
+
+def _stated_key(selection, members):
+    """The key of a combination in the stated selection, whatever the members' order."""
+    for key in selection:
+        if sorted(key.split(" + ")) == sorted(members):
+            return key
+    raise AssertionError(f"the card states no combination {members}")
 
 
 def test_predict_cli_with_a_zoo_name_reproduces_the_card(tmp_path):

@@ -89,7 +89,7 @@ def validate(settings):
     if settings.get("budget") is not None:
         settings["budget"] = parse_duration(settings["budget"], "budget")
         # A stored run keeps both: the budget it was given and the epochs fitted to it,
-        # which a resumed run continues to.
+        # which a resumed run continues to (``resume`` is true only for a stored run).
         if settings.get("epochs") is not None and not settings.get("resume"):
             raise ValueError(
                 "Give either `epochs` or `budget`, not both: the budget sets the number of "

@@ -291,6 +291,8 @@ def _start(data, output_dir, settings, resume, overwrite, verbose):
             f"Pass resume=True (--resume) to continue it or overwrite=True (--overwrite) to "
             f"start again. Received: output_dir={output_dir!r}"
         )
+    # Nothing stored to resume: a fresh run, whose options are checked as such.
+    settings = {**settings, "resume": False}
     if state is not None and overwrite:
         for name in (keeper_lib.LAST, keeper_lib.BEST, keeper_lib.HISTORY, RUN_FILE, PLAN_FILE):
             path = os.path.join(output_dir, name)

@@ -21,10 +21,10 @@ TINY = dict(steps_per_epoch=2, batch_size=4, model_options=TINY_UNET, verbose=0,
 
 @pytest.fixture(autouse=True)
 def _run_messages_reach_caplog(caplog):
-    """A run stops the ``kerasseg`` logger from propagating (its messages go to train.log).
-    pytest hands its capturing handler only to loggers that were non-propagating when the
-    test started, so a test that runs first in its process would see no message: give
-    the handler to the logger here, once."""
+    """A run stops the ``kerasseg`` logger from propagating (its messages go to train.log),
+    so they never reach the root logger, where caplog's handler is. pytest also hands the
+    handler to loggers that are already non-propagating when a test starts, which covers
+    every test but the first to train in its process: give it to the logger here, once."""
     logger = logging.getLogger("kerasseg")
     added = caplog.handler not in logger.handlers
     if added:
@@ -95,8 +95,7 @@ def test_a_run_that_falls_behind_its_budget_stops_and_keeps_its_best_model(
     assert result.epochs_run == 1 and result.best_epoch == 1
     assert f"time budget spent: stopping after epoch 1 of {stored['epochs']}" in caplog.text
     assert read_info(result.best_model).epoch == 1
-    # Not an early stop: resuming continues to the planned epochs (two here, to stay short),
-    # without the budget's deadline.
+    # Not an early stop: resuming continues to the planned epochs (two here, to stay short).
     assert keeper.load_state(str(tmp_path))["stopped_early"] is False
     monkeypatch.undo()
     run_file = tmp_path / "run.json"
@@ -112,6 +111,10 @@ def test_a_run_that_falls_behind_its_budget_stops_and_keeps_its_best_model(
 def test_epochs_and_budget_together_are_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match="Give either `epochs` or `budget`"):
         kerasseg.train(tiny, "unet", output_dir=tmp_path, epochs=2, budget="1m", **TINY)
+    # Also with resume=True where there is no run to resume (a fresh run).
+    with pytest.raises(ValueError, match="Give either `epochs` or `budget`"):
+        kerasseg.train(tiny, "unet", output_dir=tmp_path / "empty", epochs=2, budget="1m",
+                       resume=True, **TINY)
 
 
 def test_a_single_case_trains_and_validates_on_itself(sample, tmp_path, caplog):
