@@ -520,12 +520,12 @@ def _add_choose_ensemble(sub):
     p.set_defaults(func=_choose_ensemble)
 
 
-def _selection_cases(args, dataset):
-    """The cases ``choose-ensemble --cases`` picks: ``auto`` is the first model's validation set."""
+def _selection_cases(args, dataset, split):
+    """The cases ``choose-ensemble --cases`` picks: ``auto`` is the validation set of the
+    first model, whose ``split`` (:func:`_model_split`) is given."""
     given = _given_cases(args, dataset)
     if given:
         return given
-    split = _model_split(args.model[0], dataset)
     if not split or not split.get("val"):
         raise ValueError(
             f"--cases auto: no validation cases are known for {args.model[0]!r} on "
@@ -544,11 +544,14 @@ def _choose_ensemble(args):
 
     if len(args.model) < 2:
         raise SystemExit("kerasseg choose-ensemble: give --model two or more times")
+    if args.max_members is not None and args.max_members > len(args.model):
+        raise SystemExit(f"kerasseg choose-ensemble: --max-members {args.max_members} is more "
+                         f"than the {len(args.model)} --model options")
     dataset = load_dataset(args.data)
-    cases, which = _selection_cases(args, dataset)
+    splits = {model: _model_split(model, dataset) for model in args.model}
+    cases, which = _selection_cases(args, dataset, splits[args.model[0]])
     chosen_ids = set(cases.case_ids)
-    for model in args.model:
-        split = _model_split(model, dataset)
+    for model, split in splits.items():
         if split is None:
             print(f"note: the cases that trained {model} are not known (no run.json of a run "
                   "on this data beside it, not a zoo entry): make sure none of the scored "
@@ -559,9 +562,6 @@ def _choose_ensemble(args):
             print(f"warning: {len(trained)} of the {len(chosen_ids)} case(s) trained "
                   f"{model} ({', '.join(trained[:5])}{', ...' if len(trained) > 5 else ''}): "
                   "scores on them favour it", file=sys.stderr)
-    if args.max_members is not None and args.max_members > len(args.model):
-        raise SystemExit(f"kerasseg choose-ensemble: --max-members {args.max_members} is more "
-                         f"than the {len(args.model)} --model options")
     print(f"scoring every combination of {len(args.model)} models on {len(cases)} case(s) "
           f"of {dataset.root} ({which})")
     result = rank_ensembles(args.model, cases, max_members=args.max_members, tta=args.tta)
@@ -570,7 +570,7 @@ def _choose_ensemble(args):
     words = ["kerasseg", "evaluate"] + [word for name in best for word in ("--model", name)]
     words += (["--tta"] if args.tta else []) + ["--data", args.data, "--report", "REPORT.json"]
     command = shlex.join(words)
-    held_out = set((_model_split(best[0], dataset) or {}).get("test") or ())
+    held_out = set((splits[best[0]] or {}).get("test") or ())
     if held_out and not held_out & chosen_ids:
         print(f"chosen: {' + '.join(best)}; score it once on held-out cases (the test cases "
               f"of {best[0]}, which --cases auto picks) with `{command}`")

@@ -9,6 +9,7 @@ written. It has no file of its own: the members' files are the zoo's.
 """
 
 import datetime
+import os
 
 from zoo_tables import ZOO, metric_line, per_case_metrics, register, summary_metrics
 from zoo_recipes import ENSEMBLES
@@ -23,8 +24,6 @@ def selection_command(name, data_root="../shared/data"):
 
 def package_ensemble(name, data_root):
     """Choose, evaluate and register the ensemble entry ``name``."""
-    import os
-
     from kerasseg import zoo
     from kerasseg.data import load_dataset
     from kerasseg.files import write_json_atomic, write_text_atomic
